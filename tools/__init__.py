@@ -1,0 +1,1 @@
+"""CPython tools: the chargekit CLI, MicroPython runner and image staging."""
