@@ -15,8 +15,45 @@ from .rfc3339 import is_datetime
 _INF = float("inf")
 
 
-def _fail(code, where, what):
-    raise errors.OcppError(code, where + ": " + what)
+_parsed = {}  # spec string -> tuple of fields, filled on first use of each spec
+
+
+def _fields(spec):
+    """(name, code, arg, required, array) of each field of a spec, parsed once."""
+    fields = _parsed.get(spec)
+    if fields is None:
+        out = []
+        for field in spec.split():
+            colon = field.find(":")
+            kind = field[colon + 1 :]
+            required = kind[-1] == "!"
+            if required:
+                kind = kind[:-1]
+            array = kind[0] if kind[0] == "*" or kind[0] == "+" else ""
+            if array:
+                kind = kind[1:]
+            code, arg = kind[0], kind[1:]
+            if code == "s":
+                arg = int(arg) if arg else 0
+            elif code == "e":
+                arg = ENUMS[arg]
+            elif code == "o":
+                arg = TYPES[arg]
+            out.append((field[:colon], code, arg, required, array))
+        fields = _parsed[spec] = tuple(out)
+    return fields
+
+
+def _error(code, what):
+    # The path of the offending field is prepended while the error unwinds (_at), so a valid
+    # payload allocates no strings at all.
+    return errors.OcppError(code, what)
+
+
+def _at(exc, step):
+    # step is a field name or "[i]"; below it comes ".field...", "[i]..." or the message
+    exc.description = step + ("" if exc.description[:1] in ".[" else ": ") + exc.description
+    return exc
 
 
 def _is_number(value):
@@ -40,79 +77,83 @@ def _is_uri(text):
     return " " not in text
 
 
-def _check_value(value, kind, where):
-    code = kind[0]
+def _check_value(value, code, arg):
     if code == "s":
         if not isinstance(value, str):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be a string")
-        if len(kind) > 1 and len(value) > int(kind[1:]):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "longer than " + kind[1:] + " chars")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
+        if arg and len(value) > arg:
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "longer than %d chars" % arg)
     elif code == "i":
         if not isinstance(value, int) or isinstance(value, bool):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be an integer")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be an integer")
     elif code == "n" or code == "d":
         if not _is_number(value):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be a number")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a number")
         if code == "d" and isinstance(value, float) and round(value, 1) != value:
-            _fail(errors.PROPERTY_CONSTRAINT_VIOLATION, where, "at most one decimal allowed")
+            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "at most one decimal allowed")
     elif code == "b":
         if not isinstance(value, bool):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be true or false")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be true or false")
     elif code == "t":
         if not isinstance(value, str):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be a date-time string")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a date-time string")
         if not is_datetime(value):
-            _fail(errors.PROPERTY_CONSTRAINT_VIOLATION, where, "not an RFC 3339 date-time")
+            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "not an RFC 3339 date-time")
     elif code == "u":
         if not isinstance(value, str):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be a URI string")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a URI string")
         if not _is_uri(value):
-            _fail(errors.PROPERTY_CONSTRAINT_VIOLATION, where, "not a URI")
+            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "not a URI")
     elif code == "e":
         if not isinstance(value, str):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be a string")
-        if value not in ENUMS[kind[1:]]:
-            _fail(errors.PROPERTY_CONSTRAINT_VIOLATION, where, "not a valid " + kind[1:])
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
+        if value not in arg:
+            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "not an allowed value")
     elif code == "o":
         if not isinstance(value, dict):
-            _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be an object")
-        check_object(value, TYPES[kind[1:]], where + ".")
+            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be an object")
+        try:
+            check_object(value, arg)
+        except errors.OcppError as exc:
+            exc.description = "." + exc.description
+            raise exc
     else:
-        raise errors.OcppError(errors.INTERNAL_ERROR, "bad spec type " + kind)
+        raise _error(errors.INTERNAL_ERROR, "bad spec type " + code)
 
 
-def check_object(obj, spec, prefix=""):
+def check_object(obj, spec):
     """Check dict `obj` against one compact spec string; raise OcppError on the first fault."""
     known = 0
-    for field in spec.split():
-        colon = field.find(":")
-        name = field[:colon]
-        kind = field[colon + 1 :]
-        required = kind[-1] == "!"
-        if required:
-            kind = kind[:-1]
+    for name, code, arg, required, array in _fields(spec):
         if name not in obj:
             if required:
-                _fail(errors.PROTOCOL_ERROR, prefix + name, "required field missing")
+                raise _at(_error(errors.PROTOCOL_ERROR, "required field missing"), name)
             continue
         known += 1
         value = obj[name]
-        where = prefix + name
-        if kind[0] == "*" or kind[0] == "+":
-            if not isinstance(value, list):
-                _fail(errors.TYPE_CONSTRAINT_VIOLATION, where, "must be a list")
-            if kind[0] == "+" and not value:
-                _fail(errors.OCCURENCE_CONSTRAINT_VIOLATION, where, "needs at least one item")
-            item_kind = kind[1:]
-            for i, item in enumerate(value):
-                _check_value(item, item_kind, where + "[" + str(i) + "]")
-        else:
-            _check_value(value, kind, where)
+        try:
+            if array:
+                if not isinstance(value, list):
+                    raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a list")
+                if array == "+" and not value:
+                    raise _error(errors.OCCURENCE_CONSTRAINT_VIOLATION, "needs at least one item")
+                i = 0
+                try:
+                    for i in range(len(value)):
+                        _check_value(value[i], code, arg)
+                except errors.OcppError as exc:
+                    raise _at(exc, "[%d]" % i)
+            else:
+                _check_value(value, code, arg)
+        except errors.OcppError as exc:
+            raise _at(exc, name)
     if known != len(obj):
-        names = [field[: field.find(":")] for field in spec.split()]
         for name in obj:
-            if name not in names:
-                _fail(errors.FORMATION_VIOLATION, prefix + str(name), "unknown field")
+            for field in _fields(spec):
+                if field[0] == name:
+                    break
+            else:
+                raise _at(_error(errors.FORMATION_VIOLATION, "unknown field"), str(name))
 
 
 def check_action(action):
