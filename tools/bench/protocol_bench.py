@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = micropython_figures(args.seconds)
     print("\nMicroPython unix port, .mpy bytecode, heap 192 KiB")
-    print(f"heap taken by importing ocppj (+ validate, vocabulary, specs): {figures['import_bytes']:,} bytes")
+    print(
+        f"heap taken by importing ocppj (+ validate, vocabulary, specs): {figures['import_bytes']:,} bytes"
+    )
     print(f"{'frame':26} {'alloc/decode':>13} {'decodes/s':>10}")
     for name, row in figures["frames"].items():
         print(f"{name:26} {row['alloc_bytes']:>11,} B {row['per_second']:>10,}")
