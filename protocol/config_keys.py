@@ -69,9 +69,9 @@ KEYS = {
     "ConnectorSwitch3to1PhaseSupported": (SMART_CHARGING, BOOL, READ, "false", False),
     "MaxChargingProfilesInstalled": (SMART_CHARGING, INT, READ, "8", False),
     # Security extension: the HTTP Basic password of profiles 1 and 2, and the profile in use.
-    # A new value takes effect on the next connection, hence "reboot".
-    "AuthorizationKey": (SECURITY, STRING, WRITE, "", True),
-    "SecurityProfile": (SECURITY, INT, READ_WRITE, "0", True),
+    # Answered Accepted (as the OCPP test tool expects); the station reconnects to apply them.
+    "AuthorizationKey": (SECURITY, STRING, WRITE, "", False),
+    "SecurityProfile": (SECURITY, INT, READ_WRITE, "0", False),
 }
 
 # Allowed members of list-valued keys; the limit of each list is the key named ...MaxLength.
@@ -148,16 +148,21 @@ def defaults():
     return {key: spec[3] for key, spec in KEYS.items()}
 
 
-def change_status(key, text, limits=None):
-    """ConfigurationStatus a ChangeConfiguration.req for key/text is answered with."""
+def change_status(key, text, limits=None, current=None):
+    """ConfigurationStatus a ChangeConfiguration.req for key/text is answered with.
+
+    `current` is the key's value in force, typed; SecurityProfile may only go up.
+    """
     spec = KEYS.get(key)
     if spec is None:
         return "NotSupported"
     if spec[2] == READ:
         return "Rejected"
     try:
-        parse_value(key, text, limits)
+        value = parse_value(key, text, limits)
     except ValueError:
+        return "Rejected"
+    if key == "SecurityProfile" and current is not None and value < current:
         return "Rejected"
     return "RebootRequired" if spec[4] else "Accepted"
 

@@ -3,7 +3,7 @@
 
 import json
 
-from . import rfc3339
+from . import rfc3339, strictjson
 
 _MAX_KIND = 64
 
@@ -36,10 +36,8 @@ def _check_kind(kind):
 def decode(text):
     """The envelope dict from JSON text (str or UTF-8 bytes); EnvelopeError if malformed."""
     try:
-        if isinstance(text, (bytes, bytearray)):
-            text = str(text, "utf-8")
-        envelope = json.loads(text)
-    except Exception:
+        envelope = strictjson.loads(text)
+    except ValueError:
         raise EnvelopeError("not a JSON envelope")
     if not isinstance(envelope, dict):
         raise EnvelopeError("envelope must be an object")

@@ -25,4 +25,4 @@ def normalize(id_tag):
 
 
 def same(a, b):
-    return a.upper() == b.upper()
+    return a.strip().upper() == b.strip().upper()

@@ -8,8 +8,14 @@ import time
 
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
-# Some MicroPython ports count time from 2000-01-01; Unix time is what goes on the wire.
-EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+def epoch_offset(year_of_zero):
+    """Seconds to add to the port's time for Unix time, from the year time.gmtime(0) names."""
+    # Some MicroPython ports count time from 2000-01-01; Unix time is what goes on the wire.
+    return 946684800 if year_of_zero == 2000 else 0
+
+
+EPOCH_OFFSET = epoch_offset(time.gmtime(0)[0])
 
 
 def now():
@@ -53,6 +59,8 @@ def format_utc(seconds):
     """'YYYY-MM-DDTHH:MM:SSZ' for Unix time in seconds (int)."""
     days, rem = divmod(int(seconds), 86400)
     y, m, d = civil_from_days(days)
+    if not 0 < y < 10000:
+        raise ValueError("year outside 1..9999")
     return "%04d-%s-%sT%s:%s:%sZ" % (
         y,
         _two(m),

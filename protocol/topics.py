@@ -9,9 +9,9 @@ OUTLET = "outlet"
 CHANNELS = (TELEMETRY, STATUS, EVENT, CMD, OUTLET)
 
 # Station ids are OCPP charge box identities (CiString48 in practice) and must be usable as one
-# MQTT topic level and one URL path segment.
+# MQTT topic level, one URL path segment and an HTTP Basic user name (RFC 7617: no ':').
 MAX_STATION_ID = 48
-_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:"
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
 
 
 class TopicError(ValueError):
@@ -19,12 +19,14 @@ class TopicError(ValueError):
 
 
 def check_station_id(station_id):
-    """Raise TopicError unless station_id is 1..48 of [A-Za-z0-9-_.:]; returns it."""
+    """Raise TopicError unless station_id is 1..48 of [A-Za-z0-9-_.], not only dots."""
     if not isinstance(station_id, str) or not 0 < len(station_id) <= MAX_STATION_ID:
         raise TopicError("station id must be 1 to 48 characters")
     for c in station_id:
         if c not in _ID_CHARS:
-            raise TopicError("station id may hold only letters, digits and - _ . :")
+            raise TopicError("station id may hold only letters, digits and - _ .")
+    if not station_id.strip("."):
+        raise TopicError("station id cannot be only dots")
     return station_id
 
 

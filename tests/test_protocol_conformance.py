@@ -59,6 +59,11 @@ def schema_rejects(action: str, direction: str, payload: dict) -> bool:
 
 def normalized(schema: dict) -> dict:
     """The parts of a JSON schema that decide validity, in one canonical shape."""
+    # keywords that decide nothing; any other one must be understood here, or the comparison
+    # would silently ignore a constraint the ocpp package adds
+    inert = {"$schema", "$id", "title", "javaType", "type", "properties", "required", "items"}
+    understood = {"additionalProperties", "minItems", "maxLength", "format", "enum", "multipleOf"}
+    assert set(schema) <= inert | understood, set(schema) - inert - understood
     kind = schema["type"]
     out: dict = {"type": kind}
     if kind == "object":

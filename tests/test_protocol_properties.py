@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rfc3339_validator import validate_rfc3339
 
-from chargekit.protocol import ocppj, rfc3339
+from chargekit.protocol import ocppj, rfc3339, strictjson
 from chargekit.protocol.errors import ERROR_CODES, OcppError
 from chargekit.protocol.ocpp16 import ACTIONS, SECURITY_EXTENSION_ACTIONS
 
@@ -119,3 +119,37 @@ def test_is_datetime_agrees_with_the_schema_validator(text):
     if text.endswith("\n"):
         return
     assert rfc3339.is_datetime(text) == validate_rfc3339(text.upper()), text
+
+
+def json_mutation(parts):
+    text, position, piece = parts
+    position %= len(text) + 1
+    return text[:position] + piece + text[position + 1 :]
+
+
+json_texts = st.one_of(
+    json_values.map(json.dumps),
+    st.tuples(
+        json_values.map(json.dumps),
+        st.integers(0, 200),
+        st.sampled_from([*'[]{},:"\\ 0-.eE+', "tru", "nul", "\x01", "\\u12", "\\q", "01", ""]),
+    ).map(json_mutation),
+    st.text(alphabet='[]{},:"\\ 0123456789-.eE+truefalsn', max_size=30),
+)
+
+
+@settings(max_examples=4000, deadline=None)
+@given(json_texts)
+def test_micropython_json_scanner_agrees_with_cpython_json(text):
+    # strictjson.check_syntax guards MicroPython's lenient json.loads; CPython's is the referee
+    try:
+        json.loads(text, parse_constant=lambda name: 1 / 0)
+        valid = True
+    except (ValueError, ZeroDivisionError, RecursionError):
+        valid = False
+    try:
+        strictjson.check_syntax(text)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == valid, text

@@ -42,7 +42,8 @@ def test_topics():
     assert topics.parse("chargekit/v1/CP001/cmd") == ("CP001", "cmd")
     assert topics.subscription("status") == "chargekit/v1/+/status"
     assert topics.subscription("+", "CP001") == "chargekit/v1/CP001/+"
-    for station in ("", "a/b", "+", "#", "x" * 49, "caf\u00e9", "a b"):
+    assert topics.topic("CP-001_a.b", "status") == "chargekit/v1/CP-001_a.b/status"
+    for station in ("", "a/b", "+", "#", "x" * 49, "caf\u00e9", "a b", "a:b", ".", ".."):
         raises(topics.TopicError, topics.topic, station, "status")
     raises(topics.TopicError, topics.topic, "CP001", "logs")
     for name in (
@@ -66,6 +67,7 @@ def test_uid_to_idtag():
 
 def test_idtags_compare_case_insensitively():
     assert idtag.normalize(" 04a1b2c3 ") == "04A1B2C3"
-    assert idtag.same("04a1b2c3", "04A1B2C3")
+    assert idtag.same("04a1b2c3", "04A1B2C3 ")
+    assert not idtag.same("04A1B2C3", "04A1B2C4")
     raises(ValueError, idtag.normalize, "   ")
     raises(ValueError, idtag.normalize, "A" * 21)

@@ -128,8 +128,14 @@ def test_error_from_a_frame_without_readable_id_answers_with_minus_one():
 def test_errors_on_callresult_and_callerror_frames_are_not_answered():
     exc = raises_ocpp("FormationViolation", ocppj.decode, '[3,"1",[]]')
     assert exc.message_type_id == 3 and not exc.answerable()
-    exc = raises_ocpp("PropertyConstraintViolation", ocppj.decode, '[4,"1","Oops","",{}]')
+    exc = raises_ocpp("FormationViolation", ocppj.decode, '[4,"1","GenericError","",[]]')
     assert exc.message_type_id == 4 and not exc.answerable()
+
+
+def test_callerror_codes_outside_the_spec_are_still_received():
+    # the ocpp library answers 1.6 frames with "FormatViolation"; the pending CALL must still end
+    err = ocppj.decode('[4,"1","FormatViolation","bad payload",{}]')
+    assert (err.unique_id, err.code) == ("1", "FormatViolation")
 
 
 def test_ocpp_error_is_an_exception_with_readable_text():

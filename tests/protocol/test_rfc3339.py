@@ -36,6 +36,12 @@ def test_round_trip_across_four_centuries_of_days():
         day += 97
 
 
+def test_format_refuses_years_rfc3339_cannot_write():
+    assert rfc3339.format_utc(253402300799) == "9999-12-31T23:59:59Z"
+    raises(ValueError, rfc3339.format_utc, 253402300800)
+    raises(ValueError, rfc3339.format_utc, -62135596801)
+
+
 def test_leap_years():
     assert rfc3339.is_datetime("2000-02-29T00:00:00Z")
     assert rfc3339.is_datetime("2024-02-29T00:00:00Z")
@@ -76,4 +82,7 @@ def test_now_is_unix_time_on_every_port():
     now = rfc3339.now()
     assert now > 1700000000  # after 2023: the port's epoch offset was applied
     assert abs(rfc3339.now_ms() // 1000 - now) <= 1
-    assert rfc3339.EPOCH_OFFSET in (0, 946684800)
+    assert rfc3339.EPOCH_OFFSET == rfc3339.epoch_offset(__import__("time").gmtime(0)[0])
+    assert rfc3339.epoch_offset(1970) == 0
+    # a port counting from 2000: its 0 is 2000-01-01 in Unix time
+    assert rfc3339.format_utc(0 + rfc3339.epoch_offset(2000)) == "2000-01-01T00:00:00Z"

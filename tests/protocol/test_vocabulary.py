@@ -113,7 +113,9 @@ def test_change_status_follows_the_spec():
     assert config_keys.change_status("HeartbeatInterval", "soon") == "Rejected"
     assert config_keys.change_status("NumberOfConnectors", "2") == "Rejected"
     assert config_keys.change_status("VendorSpecificThing", "1") == "NotSupported"
-    assert config_keys.change_status("AuthorizationKey", "0123456789abcdef") == "RebootRequired"
+    assert config_keys.change_status("AuthorizationKey", "0123456789abcdef") == "Accepted"
+    assert config_keys.change_status("SecurityProfile", "2", current=1) == "Accepted"
+    assert config_keys.change_status("SecurityProfile", "1", current=2) == "Rejected"
 
 
 def test_write_only_keys_are_not_visible():

@@ -91,29 +91,41 @@ def cpython_rates(seconds: float) -> list[tuple[str, float, float]]:
 
 MICROPYTHON_PROBE = """
 import gc, json, time
-gc.collect()
-before = gc.mem_alloc()
+out = {"modules": {}, "frames": {}}
+for module in ("errors", "rfc3339", "ocpp16", "ocpp16_payloads", "validate", "strictjson", "ocppj"):
+    gc.collect()
+    before = gc.mem_alloc()
+    __import__("chargekit.protocol." + module)
+    gc.collect()
+    out["modules"][module] = gc.mem_alloc() - before
 from chargekit.protocol import ocppj
-gc.collect()
-imported = gc.mem_alloc() - before
 frames = json.loads(FRAMES_JSON)
-out = {"import_bytes": imported, "frames": {}}
-for name in frames:
-    frame = frames[name]
-    ocppj.decode(frame)
+
+
+def allocated(fn, arg):
     gc.collect()
     gc.disable()
     start = gc.mem_alloc()
-    ocppj.decode(frame)
-    per_decode = gc.mem_alloc() - start
+    fn(arg)
+    used = gc.mem_alloc() - start
     gc.enable()
+    return used
+
+
+for name in frames:
+    frame = frames[name]
+    ocppj.decode(frame)
+    per_decode = allocated(ocppj.decode, frame)
+    json_only = allocated(json.loads, frame)
     n = 0
     t0 = time.ticks_ms()
     while time.ticks_diff(time.ticks_ms(), t0) < SECONDS_MS:
         ocppj.decode(frame)
         n += 1
     elapsed = time.ticks_diff(time.ticks_ms(), t0)
-    out["frames"][name] = {"alloc_bytes": per_decode, "per_second": n * 1000 // elapsed}
+    out["frames"][name] = {
+        "alloc_bytes": per_decode, "json_bytes": json_only, "per_second": n * 1000 // elapsed
+    }
 print("@@RESULT " + json.dumps(out))
 """
 
@@ -142,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = micropython_figures(args.seconds)
     print("\nMicroPython unix port, .mpy bytecode, heap 192 KiB")
-    print(
-        f"heap taken by importing ocppj (+ validate, vocabulary, specs): {figures['import_bytes']:,} bytes"
-    )
-    print(f"{'frame':26} {'alloc/decode':>13} {'decodes/s':>10}")
+    modules = figures["modules"]
+    print(f"heap taken by importing ocppj and what it imports: {sum(modules.values()):,} bytes")
+    print("  " + ", ".join(f"{name} {size:,}" for name, size in modules.items()))
+    print(f"{'frame':26} {'alloc/decode':>13} {'json.loads':>11} {'decodes/s':>10}")
     for name, row in figures["frames"].items():
-        print(f"{name:26} {row['alloc_bytes']:>11,} B {row['per_second']:>10,}")
+        print(
+            f"{name:26} {row['alloc_bytes']:>11,} B {row['json_bytes']:>9,} B"
+            f" {row['per_second']:>10,}"
+        )
     return 0
 
 
