@@ -44,14 +44,10 @@ def _fields(spec):
     return fields
 
 
-def _error(code, what):
-    # The path of the offending field is prepended while the error unwinds (_at), so a valid
-    # payload allocates no strings at all.
-    return errors.OcppError(code, what)
-
-
 def _at(exc, step):
-    # step is a field name or "[i]"; below it comes ".field...", "[i]..." or the message
+    # Errors are raised with the message only; the path of the offending field is prepended
+    # here while the error unwinds, so a valid payload allocates no strings at all.
+    # step is a field name or "[i]"; below it comes ".field...", "[i]..." or the message.
     exc.description = step + ("" if exc.description[:1] in ".[" else ": ") + exc.description
     return exc
 
@@ -80,45 +76,49 @@ def _is_uri(text):
 def _check_value(value, code, arg):
     if code == "s":
         if not isinstance(value, str):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
         if arg and len(value) > arg:
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "longer than %d chars" % arg)
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "longer than %d chars" % arg)
     elif code == "i":
         if not isinstance(value, int) or isinstance(value, bool):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be an integer")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be an integer")
     elif code == "n" or code == "d":
         if not _is_number(value):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a number")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a number")
         if code == "d" and isinstance(value, float) and round(value, 1) != value:
-            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "at most one decimal allowed")
+            raise errors.OcppError(
+                errors.PROPERTY_CONSTRAINT_VIOLATION, "at most one decimal allowed"
+            )
     elif code == "b":
         if not isinstance(value, bool):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be true or false")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be true or false")
     elif code == "t":
         if not isinstance(value, str):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a date-time string")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a date-time string")
         if not is_datetime(value):
-            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "not an RFC 3339 date-time")
+            raise errors.OcppError(
+                errors.PROPERTY_CONSTRAINT_VIOLATION, "not an RFC 3339 date-time"
+            )
     elif code == "u":
         if not isinstance(value, str):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a URI string")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a URI string")
         if not _is_uri(value):
-            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "not a URI")
+            raise errors.OcppError(errors.PROPERTY_CONSTRAINT_VIOLATION, "not a URI")
     elif code == "e":
         if not isinstance(value, str):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
         if value not in arg:
-            raise _error(errors.PROPERTY_CONSTRAINT_VIOLATION, "not an allowed value")
+            raise errors.OcppError(errors.PROPERTY_CONSTRAINT_VIOLATION, "not an allowed value")
     elif code == "o":
         if not isinstance(value, dict):
-            raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be an object")
+            raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be an object")
         try:
             check_object(value, arg)
         except errors.OcppError as exc:
             exc.description = "." + exc.description
             raise exc
     else:
-        raise _error(errors.INTERNAL_ERROR, "bad spec type " + code)
+        raise errors.OcppError(errors.INTERNAL_ERROR, "bad spec type " + code)
 
 
 def check_object(obj, spec):
@@ -127,16 +127,18 @@ def check_object(obj, spec):
     for name, code, arg, required, array in _fields(spec):
         if name not in obj:
             if required:
-                raise _at(_error(errors.PROTOCOL_ERROR, "required field missing"), name)
+                raise _at(errors.OcppError(errors.PROTOCOL_ERROR, "required field missing"), name)
             continue
         known += 1
         value = obj[name]
         try:
             if array:
                 if not isinstance(value, list):
-                    raise _error(errors.TYPE_CONSTRAINT_VIOLATION, "must be a list")
+                    raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a list")
                 if array == "+" and not value:
-                    raise _error(errors.OCCURENCE_CONSTRAINT_VIOLATION, "needs at least one item")
+                    raise errors.OcppError(
+                        errors.OCCURENCE_CONSTRAINT_VIOLATION, "needs at least one item"
+                    )
                 i = 0
                 try:
                     for i in range(len(value)):
@@ -153,7 +155,7 @@ def check_object(obj, spec):
                 if field[0] == name:
                     break
             else:
-                raise _at(_error(errors.FORMATION_VIOLATION, "unknown field"), str(name))
+                raise _at(errors.OcppError(errors.FORMATION_VIOLATION, "unknown field"), str(name))
 
 
 def check_action(action):
