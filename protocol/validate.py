@@ -36,7 +36,7 @@ def _fields(spec):
             if code == "s":
                 arg = int(arg) if arg else 0
             elif code == "e":
-                arg = ENUMS[arg]
+                arg = (arg, ENUMS[arg])  # the name, for the error message
             elif code == "o":
                 arg = TYPES[arg]
             out.append((field[:colon], code, arg, required, array))
@@ -107,8 +107,8 @@ def _check_value(value, code, arg):
     elif code == "e":
         if not isinstance(value, str):
             raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be a string")
-        if value not in arg:
-            raise errors.OcppError(errors.PROPERTY_CONSTRAINT_VIOLATION, "not an allowed value")
+        if value not in arg[1]:
+            raise errors.OcppError(errors.PROPERTY_CONSTRAINT_VIOLATION, "not a valid " + arg[0])
     elif code == "o":
         if not isinstance(value, dict):
             raise errors.OcppError(errors.TYPE_CONSTRAINT_VIOLATION, "must be an object")
