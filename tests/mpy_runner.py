@@ -1,6 +1,6 @@
 # A tiny test runner for MicroPython: imports the test modules named on the command line,
 # runs every test_* function, and prints one "@@RESULT {json}" line per test for
-# tests/test_protocol_on_micropython.py to read. Exit status 1 when anything failed.
+# tests/mpsuite.py to read; async test functions run under asyncio. Exit status 1 when anything failed.
 import io
 import json
 import sys
@@ -29,7 +29,12 @@ def main(modules):
             if not name.startswith("test_"):
                 continue
             try:
-                getattr(module, name)()
+                outcome = getattr(module, name)()
+                if hasattr(outcome, "send"):  # an async test: run it on a fresh event loop
+                    import asyncio
+
+                    asyncio.new_event_loop()
+                    asyncio.run(outcome)
                 _report(module_name, name, True)
             except Exception as exc:
                 _report(module_name, name, False, _trace(exc))

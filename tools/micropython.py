@@ -50,6 +50,41 @@ def protocol_source_dir() -> Path:
     return Path(protocol.__file__).resolve().parent
 
 
+def source_dir(package: str) -> Path:
+    """The folder of a chargekit package ("protocol", "firmware", "boards") as installed."""
+    import importlib
+
+    module = importlib.import_module(f"chargekit.{package}")
+    return Path(module.__file__).resolve().parent
+
+
+# Board files that stay source on the device: the interpreter runs them by name at boot.
+BOOT_FILES = ("boot.py", "main.py")
+
+
+def stage_firmware(dest: str | Path, *, board: str | None = None, compiled: bool = True) -> Path:
+    """Stage the device image: protocol/ and firmware/ as packages, the board's files at the
+    root (boot.py and main.py as source, the rest compiled like everything else)."""
+    dest = Path(dest)
+    stage(
+        {"protocol": source_dir("protocol"), "firmware": source_dir("firmware")},
+        dest,
+        compiled=compiled,
+    )
+    if board is not None:
+        board_dir = source_dir("boards") / board
+        if not board_dir.is_dir():
+            raise FileNotFoundError(f"no board {board!r} in {board_dir.parent}")
+        for source_file in sorted(board_dir.glob("*.py")):
+            if source_file.name == "__init__.py":
+                continue
+            if compiled and source_file.name not in BOOT_FILES:
+                compile_file(source_file, dest / source_file.with_suffix(".mpy").name)
+            else:
+                shutil.copyfile(source_file, dest / source_file.name)
+    return dest
+
+
 @dataclass
 class MicroPythonRun:
     returncode: int | None

@@ -1,0 +1,1 @@
+"""CPython stand-ins for the charger hardware: RFID readers, Modbus meters, EV, contactor."""
