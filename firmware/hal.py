@@ -8,9 +8,8 @@
 #
 # Units: time in ms (monotonic, wrapping: use time.ticks_diff), voltage in mV, PWM duty in
 # per mille (0 = constant low, 1000 = constant high), temperature in tenths of a degree C.
-import time
-
 import asyncio
+import time
 
 
 class HalError(Exception):

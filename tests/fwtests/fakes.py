@@ -1,8 +1,8 @@
 # In-memory stand-ins for the HAL objects (firmware/hal.py) for firmware unit tests under
 # micropython. Tests that need real byte streams from a simulator use the sim board instead.
+import asyncio
 import time
 
-import asyncio
 from firmware import hal
 
 
