@@ -85,7 +85,7 @@ class FakePwm(hal.Pwm):
 class FakeAdc(hal.Adc):
     """Alternates between the high and the low half of a pilot waveform."""
 
-    def __init__(self, high_mv=12000, low_mv=12000):
+    def __init__(self, high_mv=12000, low_mv=None):
         self.set(high_mv, low_mv)
         self._flip = False
 
