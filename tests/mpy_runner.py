@@ -5,6 +5,11 @@ import io
 import json
 import sys
 
+# The interpreter puts this script's folder (tests/) first on the path, where tests/protocol
+# would shadow the device's `protocol` package: take it off.
+if sys.path and sys.path[0] == __file__.rpartition("/")[0]:
+    sys.path.pop(0)
+
 
 def _report(module, test, ok, error=""):
     print("@@RESULT " + json.dumps({"module": module, "test": test, "ok": ok, "error": error}))
