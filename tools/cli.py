@@ -15,6 +15,7 @@ from chargekit import __version__
 COMMAND_MODULES = [
     "chargekit.tools.mpycheck",
     "chargekit.tools.ocpp_check",
+    "chargekit.tools.station_cmd",
 ]
 
 
