@@ -1,0 +1,231 @@
+# The charge point application: builds the drivers from a board's HAL, runs the EVSE state
+# machine and the session bookkeeping, and reports what happens through board.report().
+#
+#   import asyncio, board
+#   from firmware import app
+#   asyncio.run(app.run(board.build()))
+#
+# Authorization is a function `async authorize(id_tag) -> "Accepted" | "Blocked" | "Invalid"
+# | ...`; until the OCPP client provides one, LocalAuthorizer answers from the settings.
+import asyncio
+import time
+
+from firmware import evse as evse_mod
+from firmware import log
+from firmware.drivers.contactor import Contactor
+from firmware.drivers.pilot import Pilot
+from firmware.drivers.protection import Rcd, TemperatureGuard
+from protocol import idtag
+
+_TICK_MS = 100
+_METER_REPORT_MS = 1000
+_CONTACTS_OPEN_WAIT_MS = 1000
+
+
+class LocalAuthorizer:
+    """settings["authorize"]: "all" accepts every card (bench and demo), "list" only the
+    idTags in settings["id_tags"]."""
+
+    def __init__(self, settings):
+        self.mode = settings.get("authorize", "list")
+        self.id_tags = [idtag.normalize(t) for t in settings.get("id_tags", ())]
+
+    async def __call__(self, id_tag):
+        if self.mode == "all" or idtag.normalize(id_tag) in self.id_tags:
+            return "Accepted"
+        return "Invalid"
+
+
+def _meter(board, settings):
+    if board.meter_uart is None:
+        return None
+    from firmware.drivers.meter import Meter
+
+    return Meter(
+        board.meter_uart,
+        model=settings.get("meter", "sdm630"),
+        address=settings.get("meter_address", 1),
+    )
+
+
+def _reader(board, settings):
+    if board.rfid_uart is None:
+        return None
+    if settings.get("reader", "pn532") == "rdm6300":
+        from firmware.drivers.rdm6300 import Reader
+    else:
+        from firmware.drivers.pn532 import Reader
+    return Reader(board.rfid_uart)
+
+
+class Station:
+    def __init__(self, board, authorize=None):
+        settings = board.settings
+        self.board = board
+        self.settings = settings
+        self.authorize = authorize or LocalAuthorizer(settings)
+        self.pilot = Pilot(board.pilot_pwm, board.pilot_adc)
+        self.contactor = Contactor(board.contactor, board.contactor_feedback)
+        self.rcd = None
+        if board.rcd is not None:
+            self.rcd = Rcd(board.rcd, on_change=self._rcd_changed)
+        self.temperature = None
+        if board.thermometer is not None:
+            self.temperature = TemperatureGuard(board.thermometer, on_change=self._temp_changed)
+        self.meter = _meter(board, settings)
+        self.reader = _reader(board, settings)
+        if self.reader is not None:
+            self.reader.on_tag = self._tag
+        self.evse = evse_mod.Evse(
+            self.pilot,
+            self.contactor,
+            connector_id=1,
+            max_current_a=settings.get("max_current_a", 32),
+            clock=board.clock,
+            derate=self.temperature.limit if self.temperature is not None else None,
+            on_status=self._status,
+            on_session=self._session,
+        )
+        self.session = None  # the running or last session: id_tag, meter_start_wh, ...
+        self._tasks = []
+        self._last_meter_report = None
+
+    # -- wiring ---------------------------------------------------------------------------
+    def start(self):
+        for part in (self.pilot, self.contactor, self.rcd, self.temperature):
+            if part is not None:
+                part.start()
+        for part in (self.meter, self.reader):
+            if part is not None:
+                part.start()
+        self._tasks.append(asyncio.create_task(self._ticker()))
+        self.evse.update()
+        log.info("app", "station", self.settings.get("station_id", "?"), "running")
+
+    def deinit(self):
+        for task in self._tasks:
+            task.cancel()
+        for part in (self.reader, self.meter, self.temperature, self.rcd, self.contactor):
+            if part is not None:
+                part.deinit()
+        self.pilot.deinit()
+
+    def _rcd_changed(self, rcd):
+        self.evse.set_fault("rcd", rcd.tripped)
+
+    def _temp_changed(self, guard):
+        self.evse.set_fault("overtemp", guard.over)
+        self.evse.set_fault("temp_sensor", guard.failure is not None)
+
+    def _status(self, evse):
+        self.board.report(
+            "status",
+            {
+                "connector": evse.connector_id,
+                "status": evse.status,
+                "error_code": evse.error_code,
+            },
+        )
+
+    # -- drivers and sessions --------------------------------------------------------------
+    def _tag(self, id_tag):
+        evse = self.evse
+        self.board.report("tag", {"id_tag": id_tag})
+        if evse.phase in (evse_mod.STARTING, evse_mod.ACTIVE, evse_mod.AUTHORIZED):
+            if idtag.same(id_tag, evse.id_tag):
+                evse.stop("Local")
+            else:
+                log.info("app", "card", id_tag, "ignored: connector busy")
+            return
+        asyncio.create_task(self._authorize(id_tag))
+
+    async def _authorize(self, id_tag):
+        try:
+            status = await self.authorize(id_tag)
+        except Exception as exc:
+            log.error("app", "authorization failed:", repr(exc))
+            status = "Invalid"
+        log.info("app", "card", id_tag, status)
+        self.board.report("authorize", {"id_tag": id_tag, "status": status})
+        if status == "Accepted":
+            outcome = self.evse.authorize(id_tag)
+            if outcome != "Accepted":
+                log.info("app", "card", id_tag, "accepted but connector says", outcome)
+
+    def _session(self, evse, event, detail):
+        if event == "start":
+            asyncio.create_task(self._record_start(detail))
+        elif event == "stopped":
+            asyncio.create_task(self._record_stop(detail))
+
+    async def _meter_wh(self):
+        """A fresh energy reading (the last known one if the meter does not answer)."""
+        meter = self.meter
+        if meter is None:
+            return None
+        try:
+            await meter.read_now()
+        except Exception as exc:
+            log.warn("app", "meter reading failed, using the last one:", repr(exc))
+        return meter.energy_wh
+
+    async def _record_start(self, id_tag):
+        meter_start = await self._meter_wh()
+        self.session = {
+            "id_tag": id_tag,
+            "meter_start_wh": meter_start,
+            "started": self.board.clock.time(),
+        }
+        self.board.report("session", dict(self.session, event="started"))
+        if self.evse.phase == evse_mod.STARTING:
+            self.evse.started()
+
+    async def _record_stop(self, reason):
+        # Energy counts until the contacts really part: wait for the auxiliary contact.
+        started = time.ticks_ms()
+        while self.contactor.contacts_closed:
+            if time.ticks_diff(time.ticks_ms(), started) > _CONTACTS_OPEN_WAIT_MS:
+                log.error("app", "contacts still closed after stop: reading the meter anyway")
+                break
+            await asyncio.sleep_ms(10)
+        while self.session is None or "meter_start_wh" not in self.session:
+            await asyncio.sleep_ms(10)  # a stop that overtook the start record
+        meter_stop = await self._meter_wh()
+        session = self.session
+        session["meter_stop_wh"] = meter_stop
+        session["reason"] = reason
+        session["stopped"] = self.board.clock.time()
+        start = session.get("meter_start_wh")
+        session["energy_wh"] = None if start is None or meter_stop is None else meter_stop - start
+        log.info(
+            "app", "session of", session["id_tag"], "ended:", reason, session["energy_wh"], "Wh"
+        )
+        self.board.report("session", dict(session, event="stopped"))
+
+    async def _ticker(self):
+        while True:
+            self.board.feed_watchdog()
+            meter = self.meter
+            if meter is not None:
+                self.evse.set_fault("meter", meter.failure is not None)
+                reading = (meter.energy_wh, meter.power_w)
+                now = time.ticks_ms()
+                last = self._last_meter_report
+                if last is None or (
+                    reading != last[1] and time.ticks_diff(now, last[0]) >= _METER_REPORT_MS
+                ):
+                    self._last_meter_report = (now, reading)
+                    self.board.report("meter", {"energy_wh": reading[0], "power_w": reading[1]})
+            if self.reader is not None:
+                self.evse.set_fault("reader", not self.reader.online)
+            self.evse.update()
+            await asyncio.sleep_ms(_TICK_MS)
+
+
+async def run(board, authorize=None):
+    """Start the board and the station; runs until the process ends."""
+    await board.start()
+    station = Station(board, authorize)
+    station.start()
+    while True:
+        await asyncio.sleep_ms(60000)
