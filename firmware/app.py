@@ -8,6 +8,7 @@
 # Authorization is a function `async authorize(id_tag) -> "Accepted" | "Blocked" | "Invalid"
 # | ...`; until the OCPP client provides one, LocalAuthorizer answers from the settings.
 import asyncio
+import gc
 import time
 
 from firmware import evse as evse_mod
@@ -20,6 +21,7 @@ from protocol import idtag
 _TICK_MS = 100
 _METER_REPORT_MS = 1000
 _CONTACTS_OPEN_WAIT_MS = 1000
+_HEALTH_TICKS = 100  # a heap report every 10 s
 
 
 class LocalAuthorizer:
@@ -109,6 +111,14 @@ class Station:
             if part is not None:
                 part.deinit()
         self.pilot.deinit()
+
+    def clear_faults(self):
+        """The technician's (or OCPP Reset's) fault reset: clears latched faults whose cause is
+        gone (RCD trip, welded contactor, pilot diode); returns the faults still active."""
+        if self.rcd is not None:
+            self.rcd.clear()
+        self.evse.clear_faults()
+        return sorted(self.evse.faults)
 
     def _rcd_changed(self, rcd):
         self.evse.set_fault("rcd", rcd.tripped)
@@ -203,8 +213,15 @@ class Station:
         self.board.report("session", dict(session, event="stopped"))
 
     async def _ticker(self):
+        ticks = 0
         while True:
             self.board.feed_watchdog()
+            ticks += 1
+            if ticks % _HEALTH_TICKS == 1:
+                gc.collect()
+                self.board.report(
+                    "health", {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc()}
+                )
             meter = self.meter
             if meter is not None:
                 self.evse.set_fault("meter", meter.failure is not None)
@@ -217,7 +234,8 @@ class Station:
                     self._last_meter_report = (now, reading)
                     self.board.report("meter", {"energy_wh": reading[0], "power_w": reading[1]})
             if self.reader is not None:
-                self.evse.set_fault("reader", not self.reader.online)
+                # `failure`, not `online`: a reader that has not been polled yet is no fault.
+                self.evse.set_fault("reader", self.reader.failure is not None)
             self.evse.update()
             await asyncio.sleep_ms(_TICK_MS)
 

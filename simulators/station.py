@@ -142,6 +142,7 @@ class Station:
         self.error_code: str | None = None
         self.last_session: dict | None = None
         self.firmware_meter: dict | None = None
+        self.firmware_health: dict | None = None  # heap figures the firmware reports
         self.faults: dict[str, bool] = {}
         self.changed = asyncio.Event()
         self._sim_epoch0 = time.time()
@@ -296,6 +297,7 @@ class Station:
             "boots": self.boots,
             "last_session": self.last_session,
             "firmware_meter": self.firmware_meter,
+            "firmware_health": self.firmware_health,
             "reports": self.reports,
             "faults": {k: v for k, v in self.faults.items() if v},
             "net": self.proxy.counters() if self.proxy is not None else None,
@@ -413,6 +415,8 @@ class Station:
             self.last_session = data
         elif kind == "meter":
             self.firmware_meter = data
+        elif kind == "health":
+            self.firmware_health = data
 
     # -- control API --------------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ import asyncio
 
 from firmware import hal
 
+_IPPROTO_TCP = 6
+_TCP_NODELAY = 1
+
 
 class TcpStream(hal.Stream):
     """A UART wired to a simulator's TCP port. connect() before use; write() is immediate
@@ -19,6 +22,11 @@ class TcpStream(hal.Stream):
 
     async def connect(self):
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            # A UART sends each byte as it is written: no Nagle delay on a request frame.
+            self._writer.s.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+        except (AttributeError, OSError):
+            pass
 
     @property
     def connected(self):

@@ -6,6 +6,7 @@
 # and its diode leaves the negative half at -12 V. A burst of ADC samples catches both halves:
 # the highest is the state level, the lowest is the diode check.
 import asyncio
+import time
 
 from micropython import const
 
@@ -86,6 +87,9 @@ class Pilot:
     hysteresis_mv = 400
     debounce = 2  # equal consecutive readings before a new state is accepted
     diode_max_mv = _EDGE_F  # the negative half must be at least this low
+    # After a duty change the line (and on the sim board the simulator's answer) needs a
+    # moment to show the new waveform; readings taken meanwhile describe the old one.
+    settle_ms = 30
 
     def __init__(self, pwm, adc, on_change=None):
         self.pwm = pwm
@@ -99,6 +103,7 @@ class Pilot:
         self._candidate = None
         self._count = 0
         self._diode_bad = 0
+        self._duty_changed_at = time.ticks_ms()
         self._task = None
         self.set_duty(STANDBY)
 
@@ -109,6 +114,10 @@ class Pilot:
         entering_or_leaving_f = self.duty is not None and (permille == OFF or self.duty == OFF)
         self.duty = permille
         self.pwm.duty(permille)
+        self._duty_changed_at = time.ticks_ms()
+        self._candidate = None
+        self._count = 0
+        self._diode_bad = 0
         if entering_or_leaving_f:
             self._forget()
 
@@ -152,6 +161,8 @@ class Pilot:
                 low = v
         self.high_mv = high
         self.low_mv = low
+        if time.ticks_diff(time.ticks_ms(), self._duty_changed_at) < self.settle_ms:
+            return self.state  # the waveform is still changing over
         reading = level(high, self.state, self.hysteresis_mv)
         changed = False
         if reading == self.state:

@@ -27,6 +27,7 @@ class Rig:
         self.coil = FakePinOut()
         self.feedback = MirrorFeedback(self.coil) if feedback else None
         self.pilot = Pilot(self.pwm, self.adc)
+        self.pilot.settle_ms = 0  # settle() samples synchronously, right after each change
         self.contactor = Contactor(self.coil, self.feedback)
         self.sessions = []
         self.statuses = []

@@ -158,6 +158,7 @@ def test_stop_opens_before_it_returns():
 
 
 async def _time_to_open(rig, trip):
+    rig.pilot.settle_ms = pilot_mod.Pilot.settle_ms  # the real loop, with its settle time
     rig.pilot.start()
     await asyncio.sleep_ms(30)
     assert rig.closed

@@ -1,4 +1,6 @@
 # Control pilot: voltage bands with hysteresis, debounce, diode check and duty <-> current.
+import time
+
 from fakes import FakeAdc, FakePwm
 
 from firmware.drivers import pilot
@@ -45,10 +47,37 @@ def test_duty_from_current_and_back():
     assert pilot.amps_for_duty(50) == 0  # 5 %: digital communication, no current by PWM
 
 
+def _pilot(adc, pwm=None, **kw):
+    p = Pilot(pwm or FakePwm(), adc, **kw)
+    p.settle_ms = 0  # these tests sample right after each duty change
+    return p
+
+
+def test_readings_while_the_waveform_settles_are_ignored():
+    adc = FakeAdc(9000, 9000)
+    p = Pilot(FakePwm(), adc)
+    p.settle_ms = 20
+    while p.state != "B":
+        p.sample()
+    p.offer(16)  # the old waveform (no negative half) is still on the line for a moment
+    for _ in range(5):
+        p.sample()
+    assert p.diode_ok and p.state == "B"
+    time.sleep_ms(25)
+    adc.set(9000, -12000)
+    for _ in range(3):
+        p.sample()
+    assert p.diode_ok and p.state == "B"
+    adc.set(9000, 9000)  # now a missing negative half is real
+    for _ in range(3):
+        p.sample()
+    assert not p.diode_ok
+
+
 def test_state_changes_only_after_the_debounce():
     adc = FakeAdc(12000)
     changes = []
-    p = Pilot(FakePwm(), adc, on_change=lambda x: changes.append(x.state))
+    p = _pilot(adc, on_change=lambda x: changes.append(x.state))
     p.sample()
     p.sample()
     assert p.state == "A" and changes == ["A"]
@@ -68,7 +97,7 @@ def test_state_changes_only_after_the_debounce():
 def test_burst_takes_both_halves_and_checks_the_diode():
     adc = FakeAdc(9000, -12000)
     pwm = FakePwm()
-    p = Pilot(pwm, adc)
+    p = _pilot(adc, pwm)
     p.offer(16)
     assert pwm.permille == 266 and p.oscillating
     for _ in range(3):
@@ -89,7 +118,7 @@ def test_burst_takes_both_halves_and_checks_the_diode():
 def test_entering_state_f_forgets_the_reading():
     adc = FakeAdc(9000)
     pwm = FakePwm()
-    p = Pilot(pwm, adc)
+    p = _pilot(adc, pwm)
     for _ in range(3):
         p.sample()
     assert p.state == "B"
