@@ -168,6 +168,7 @@ async def _time_to_open(rig, trip):
         await asyncio.sleep_ms(1)
     elapsed = time.ticks_diff(rig.coil.history[-1][0], started)
     rig.pilot.deinit()
+    print("contactor opened after", elapsed, "ms")
     return elapsed
 
 
@@ -175,7 +176,6 @@ async def test_contactor_opens_within_100_ms_of_unplug_measured_in_real_time():
     rig = Rig()
     rig.charge()
     elapsed = await _time_to_open(rig, lambda: rig.adc.set(12000, -12000))
-    print("opening after pilot A took", elapsed, "ms")
     assert 0 <= elapsed < 100, elapsed
 
 
