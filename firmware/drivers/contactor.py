@@ -4,18 +4,19 @@
 # When they disagree for longer than the contacts need to move, the contactor is broken:
 # still closed after an open command means welded contacts (the vehicle stays live: the most
 # dangerous failure of an EVSE), still open after a close command means it failed to close.
-import asyncio
 import time
 
 from firmware import log
+from firmware.drivers.poller import Poller
 
 WELDED = "welded"
 FAILED_TO_CLOSE = "failed_to_close"
 
 
-class Contactor:
+class Contactor(Poller):
     feedback_timeout_ms = 300  # contacts settle in tens of ms; allow for a slow coil
     poll_ms = 20
+    log_tag = "contactor"
 
     def __init__(self, coil, feedback=None, on_fault=None):
         self.coil = coil
@@ -24,7 +25,6 @@ class Contactor:
         self.closed = False  # commanded state
         self.fault = None  # None, WELDED or FAILED_TO_CLOSE; latched until clear()
         self._changed_ms = time.ticks_ms()
-        self._task = None
         coil.value(0)
 
     @property
@@ -84,18 +84,9 @@ class Contactor:
                 self.on_fault(self)
         return True
 
-    async def _run(self):
-        while True:
-            self.check()
-            await asyncio.sleep_ms(self.poll_ms)
-
-    def start(self):
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        return self._task
+    def poll(self):
+        self.check()
 
     def deinit(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        Poller.deinit(self)
         self.open()

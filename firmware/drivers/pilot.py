@@ -5,12 +5,12 @@
 # half down to 9 V (B, connected), 6 V (C, charging) or 3 V (D, charging with ventilation)
 # and its diode leaves the negative half at -12 V. A burst of ADC samples catches both halves:
 # the highest is the state level, the lowest is the diode check.
-import asyncio
 import time
 
 from micropython import const
 
 from firmware import log
+from firmware.drivers.poller import Poller
 
 # Pilot levels in mV (positive half) and the band edges between them.
 _EDGE_A = const(10500)  # A above, B below
@@ -75,14 +75,15 @@ def amps_for_duty(permille):
     return 0
 
 
-class Pilot:
-    """Samples the pilot every `period_ms` and keeps the debounced state.
+class Pilot(Poller):
+    """Samples the pilot every `poll_ms` and keeps the debounced state.
 
     state: "A".."F" or None right after the PWM left or entered state F (the old reading no
     longer means anything); diode_ok: False when the negative half is missing while the PWM
     oscillates and an EV is connected. on_change(pilot) is called on every change of either."""
 
-    period_ms = 10
+    poll_ms = 10
+    log_tag = "pilot"
     burst = 8
     hysteresis_mv = 400
     debounce = 2  # equal consecutive readings before a new state is accepted
@@ -104,7 +105,6 @@ class Pilot:
         self._count = 0
         self._diode_bad = 0
         self._duty_changed_at = time.ticks_ms()
-        self._task = None
         self.set_duty(STANDBY)
 
     # -- output --------------------------------------------------------------------------
@@ -201,21 +201,9 @@ class Pilot:
         if self.on_change is not None:
             self.on_change(self)
 
-    async def _run(self):
-        while True:
-            try:
-                self.sample()
-            except Exception as exc:  # a sampling error must not end the safety loop
-                log.error("pilot", "sampling failed:", repr(exc))
-            await asyncio.sleep_ms(self.period_ms)
-
-    def start(self):
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        return self._task
+    def poll(self):
+        self.sample()
 
     def deinit(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        Poller.deinit(self)
         self.pwm.duty(OFF)

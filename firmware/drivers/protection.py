@@ -1,22 +1,21 @@
 # Protective inputs besides the pilot: the residual current device and the temperature sensor.
-import asyncio
-
 from firmware import log
+from firmware.drivers.poller import Poller
 
 
-class Rcd:
+class Rcd(Poller):
     """A residual current monitor (e.g. a 6 mA DC RDC-DD module) on a digital input.
 
     A trip latches: charging may only resume after clear() with the input quiet again, as an
     RCD that re-arms by itself could switch a faulty installation back on."""
 
     poll_ms = 5
+    log_tag = "rcd"
 
     def __init__(self, pin, on_change=None):
         self.pin = pin
         self.on_change = on_change
         self.tripped = False
-        self._task = None
 
     def check(self):
         if not self.tripped and self.pin.value():
@@ -34,23 +33,11 @@ class Rcd:
                 self.on_change(self)
         return not self.tripped
 
-    async def _run(self):
-        while True:
-            self.check()
-            await asyncio.sleep_ms(self.poll_ms)
-
-    def start(self):
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        return self._task
-
-    def deinit(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def poll(self):
+        self.check()
 
 
-class TemperatureGuard:
+class TemperatureGuard(Poller):
     """Derates the current above `derate_c10` and stops charging above `max_c10`.
 
     Between the two the allowed current falls linearly from full to 6 A; over the maximum
@@ -61,6 +48,7 @@ class TemperatureGuard:
     # An NTC read is one ADC conversion: cheap enough to poll fast, so the contactor opens
     # within 100 ms of the maximum being crossed.
     poll_ms = 50
+    log_tag = "temp"
     derate_c10 = 600
     max_c10 = 800
     hysteresis_c10 = 50
@@ -73,7 +61,6 @@ class TemperatureGuard:
         self.c10 = None
         self.over = False
         self.failure = None
-        self._task = None
 
     def limit(self, amps):
         """The current allowed at the present temperature for an `amps` limit."""
@@ -111,20 +98,5 @@ class TemperatureGuard:
             return 0
         return 1 + (t - self.derate_c10) // 10
 
-    async def _run(self):
-        while True:
-            try:
-                self.check()
-            except Exception as exc:
-                log.error("temp", "reading failed:", repr(exc))
-            await asyncio.sleep_ms(self.poll_ms)
-
-    def start(self):
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        return self._task
-
-    def deinit(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+    def poll(self):
+        self.check()

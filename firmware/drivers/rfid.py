@@ -7,10 +7,10 @@
 #   reader.start()
 # Both drivers have the same interface: Reader(stream, **options), start(), deinit(),
 # on_tag, online, failure ("ReaderFailure: ..." or None), last_tag (the last idTag counted).
-import asyncio
 import time
 
 from firmware import log
+from firmware.drivers.poller import Poller
 
 TAG = "rfid"
 _MAX_CARD = 10  # bytes kept to recognise the card on the reader (a 10-byte UID, 10 RDM chars)
@@ -28,7 +28,7 @@ def reader(kind, stream, **options):
     return module.Reader(stream, **options)
 
 
-class TagReader:
+class TagReader(Poller):
     """Base of the drivers. Keyword options override the class attributes of the same name."""
 
     hold_off_ms = 1500  # a card counts again only after it was away this long
@@ -47,25 +47,10 @@ class TagReader:
         self.failure = None
         self.last_tag = None
         self.tags = 0  # cards counted
-        self._task = None
         self._card = bytearray(_MAX_CARD)
         self._card_len = 0
         self._seen_at = 0  # ticks the card on the reader was last seen
         self._gone_at = None  # ticks a poll first found it gone (polled readers)
-
-    def start(self):
-        """Start the polling task (again after deinit); a second call changes nothing."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        return self._task
-
-    def deinit(self):
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _run(self):
-        raise NotImplementedError
 
     # -- cards ---------------------------------------------------------------------------
     def _present(self, buf, start, n, now):
