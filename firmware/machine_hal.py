@@ -1,7 +1,8 @@
 # The HAL of firmware/hal.py on real hardware: thin wrappers around the objects of the
-# `machine` module that the ESP32 and RP2040 boards (boards/*/board.py) construct. Nothing
-# here imports `machine`: a board hands in its UART, Pin, PWM, ADC, RTC objects, so the same
-# code runs on both ports and under the test stub (tests/fwtests/machine.py).
+# `machine` module, and MachinePort, which builds them for the ESP32 and RP2040 boards
+# (boards/*/board.py). Nothing here imports `machine`: a board hands in its `machine` module
+# and its port's quirks, so the same code runs on both ports and under the test stub
+# (tests/fwtests/machine.py).
 # Wiring, front-end formulas and the reasons for the choices: docs/hardware.md.
 import asyncio
 import json
@@ -376,3 +377,115 @@ class MachineBoard(hal.Board):
         if self._reset is None:
             raise hal.HalError("no reset on this board")
         self._reset()
+
+
+class MachinePort:
+    """A real board: its pin map and what differs between the MicroPython ports it may run
+    on; build() wires every HAL object the same way on each. boards/*/board.py make one and
+    hand in their `machine` and pins.py, so nothing here imports either.
+
+    pwm(pin, freq=, duty_u16=) -> a machine.PWM running at that frequency and duty;
+    adc(gpio) -> the raw reader of an ADC on that pin, raw * adc_scale[0] // adc_scale[1]
+    being mV at the pin; meter_flush: the port's UART.flush() returns only once the last stop
+    bit has left (UartStream's `flush`); uart_pin(gpio) -> what machine.UART takes as tx and
+    rx (None: the GPIO number itself)."""
+
+    def __init__(self, machine, pins, *, pwm, adc, adc_scale, meter_flush, uart_pin=None):
+        self.machine = machine
+        self.pins = pins
+        self.pwm = pwm
+        self.adc = adc
+        self.adc_num, self.adc_den = adc_scale
+        self.meter_flush = meter_flush
+        self.uart_pin = uart_pin
+
+    def pin_in(self, gpio):
+        m = self.machine
+        return m.Pin(gpio, m.Pin.IN, m.Pin.PULL_UP)
+
+    def maintenance_requested(self):
+        """True while the maintenance jumper pulls its pin to ground."""
+        return self.pin_in(self.pins.MAINTENANCE).value() == 0
+
+    def defaults(self):
+        settings = dict(DEFAULT_SETTINGS)
+        settings["station_id"] = "ck-" + "".join("%02x" % b for b in self.machine.unique_id())
+        return settings
+
+    def uart(self, uart_id, tx, rx, baudrate, parity=None, stop=1):
+        if self.uart_pin is not None:
+            tx, rx = self.uart_pin(tx), self.uart_pin(rx)
+        # timeout=0: read() returns what is there.
+        return self.machine.UART(
+            uart_id,
+            baudrate=baudrate,
+            bits=8,
+            parity=parity,
+            stop=stop,
+            tx=tx,
+            rx=rx,
+            timeout=0,
+            rxbuf=512,
+        )
+
+    def build(self, settings_path, files_root):
+        """The Board with every HAL object wired; outputs start in their safe state."""
+        m = self.machine
+        pins = self.pins
+        settings = load_settings(settings_path, self.defaults())
+        b = MachineBoard(
+            settings,
+            wdt=m.WDT,
+            reset=m.reset,
+            led=PinOut(m.Pin(pins.STATUS_LED, m.Pin.OUT)),
+        )
+        b.watchdog_ms = pins.WATCHDOG_MS
+        # Safety outputs first: coil off, RS-485 driver off, pilot at -12 V (state F) until the
+        # pilot driver offers a level.
+        b.contactor = PinOut(m.Pin(pins.CONTACTOR, m.Pin.OUT, value=0))
+        de = m.Pin(pins.METER_DE, m.Pin.OUT, value=0)
+        invert = pins.PILOT_PWM_INVERT
+        pwm = self.pwm(
+            m.Pin(pins.PILOT_PWM), freq=1000, duty_u16=permille_to_u16(1000 if invert else 0)
+        )
+        b.pilot_pwm = PilotPwm(pwm, invert=invert)
+
+        rfid_baud = 9600 if settings.get("reader") == "rdm6300" else 115200
+        b.rfid_uart = UartStream(
+            self.uart(pins.RFID_UART, pins.RFID_TX, pins.RFID_RX, rfid_baud), rfid_baud
+        )
+        baud, parity, stop, bits = meter_format(settings)
+        b.meter_uart = UartStream(
+            self.uart(pins.METER_UART, pins.METER_TX, pins.METER_RX, baud, parity, stop),
+            baud,
+            de=de,
+            bits_per_char=bits,
+            flush=self.meter_flush,
+        )
+
+        b.pilot_adc = PilotAdc(
+            self.adc(pins.PILOT_ADC),
+            self.adc_num,
+            self.adc_den,
+            pins.PILOT_OFFSET_MV,
+            pins.PILOT_GAIN_NUM,
+            pins.PILOT_GAIN_DEN,
+        )
+        b.thermometer = NtcThermometer(
+            self.adc(pins.NTC_ADC),
+            self.adc_num,
+            self.adc_den,
+            pins.NTC_SUPPLY_MV,
+            pins.NTC_R_FIXED,
+            pins.NTC_R25,
+            pins.NTC_BETA,
+            pins.NTC_OPEN_MV,
+            pins.NTC_SHORT_MV,
+        )
+        b.contactor_feedback = PinIn(
+            self.pin_in(pins.CONTACTOR_FEEDBACK), active_low=pins.CONTACTOR_FEEDBACK_ACTIVE_LOW
+        )
+        b.rcd = PinIn(self.pin_in(pins.RCD), active_low=pins.RCD_ACTIVE_LOW)
+        b.clock = RtcClock(m.RTC())
+        b.files = hal.Files(files_root)
+        return b

@@ -1,5 +1,6 @@
 # Raspberry Pi Pico W: the HAL of firmware/hal.py built from `machine` with the pin map in
-# pins.py (wiring: docs/hardware.md).
+# pins.py (wiring: docs/hardware.md). The wiring is firmware/machine_hal.py's MachinePort;
+# what is particular to the rp2 port is here.
 #
 #   import board
 #   b = board.build()   # settings from /settings.json over the defaults
@@ -7,108 +8,43 @@
 import machine
 import pins
 
-from firmware import hal, machine_hal
+from firmware import machine_hal
 
 SETTINGS_PATH = "/settings.json"
 FILES_ROOT = "/data"
 
 
-def maintenance_requested():
-    """True while the maintenance jumper pulls its pin to ground."""
-    return machine.Pin(pins.MAINTENANCE, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+def _pwm(pin, freq, duty_u16):
+    # PWM(pin) then duty/freq: the constructor keywords are not in every rp2 release we run
+    # on. Duty first, so a slice left running by a soft reset does not oscillate meanwhile;
+    # and once more at the new frequency, so the safe level is the last one written.
+    pwm = machine.PWM(pin)
+    pwm.duty_u16(duty_u16)
+    pwm.freq(freq)
+    pwm.duty_u16(duty_u16)
+    return pwm
 
 
-def defaults():
-    settings = dict(machine_hal.DEFAULT_SETTINGS)
-    settings["station_id"] = "ck-" + "".join("%02x" % b for b in machine.unique_id())
-    return settings
+def _adc(gpio):
+    return machine.ADC(machine.Pin(gpio)).read_u16
 
 
-def _uart(uart_id, tx, rx, baudrate, parity=None, stop=1):
-    # RP2040 takes Pin objects; timeout=0: read() returns what is there.
-    return machine.UART(
-        uart_id,
-        baudrate=baudrate,
-        bits=8,
-        parity=parity,
-        stop=stop,
-        tx=machine.Pin(tx),
-        rx=machine.Pin(rx),
-        timeout=0,
-        rxbuf=512,
-    )
-
-
-def _pin_in(number):
-    return machine.Pin(number, machine.Pin.IN, machine.Pin.PULL_UP)
-
-
-def _adc_mv_scale():
-    return pins.ADC_VREF_MV, 65535  # read_u16() * ADC_VREF_MV // 65535 = mV at the pin
+_port = machine_hal.MachinePort(
+    machine,
+    pins,
+    pwm=_pwm,
+    adc=_adc,
+    adc_scale=(pins.ADC_VREF_MV, 65535),  # read_u16() * ADC_VREF_MV // 65535 = mV at the pin
+    # No flush() on rp2: before MicroPython 1.24 it returns while the last byte is still in
+    # the shift register, and 1.22.0/1.22.1 take ~0.8 s in it (micropython#13377). The
+    # stream's own character-time wait is exact enough.
+    meter_flush=False,
+    uart_pin=machine.Pin,  # RP2040 takes Pin objects for tx/rx
+)
+maintenance_requested = _port.maintenance_requested
+defaults = _port.defaults
 
 
 def build(settings_path=SETTINGS_PATH, files_root=FILES_ROOT):
     """The Board with every HAL object wired; outputs start in their safe state."""
-    settings = machine_hal.load_settings(settings_path, defaults())
-    b = machine_hal.MachineBoard(
-        settings,
-        wdt=machine.WDT,
-        reset=machine.reset,
-        led=machine_hal.PinOut(machine.Pin(pins.STATUS_LED, machine.Pin.OUT)),
-    )
-    b.watchdog_ms = pins.WATCHDOG_MS
-    # Safety outputs first: coil off, RS-485 driver off, pilot at -12 V (state F) until the
-    # pilot driver offers a level.
-    b.contactor = machine_hal.PinOut(machine.Pin(pins.CONTACTOR, machine.Pin.OUT, value=0))
-    de = machine.Pin(pins.METER_DE, machine.Pin.OUT, value=0)
-    # PWM(pin) then duty/freq: the constructor keywords are not in every rp2 release we run
-    # on. Duty first, so a slice left running by a soft reset does not oscillate meanwhile.
-    pwm = machine.PWM(machine.Pin(pins.PILOT_PWM))
-    pwm.duty_u16(machine_hal.permille_to_u16(1000 if pins.PILOT_PWM_INVERT else 0))
-    pwm.freq(1000)
-    b.pilot_pwm = machine_hal.PilotPwm(pwm, invert=pins.PILOT_PWM_INVERT)
-    b.pilot_pwm.duty(0)
-
-    rfid_baud = 9600 if settings.get("reader") == "rdm6300" else 115200
-    b.rfid_uart = machine_hal.UartStream(
-        _uart(pins.RFID_UART, pins.RFID_TX, pins.RFID_RX, rfid_baud), rfid_baud
-    )
-    baud, parity, stop, bits = machine_hal.meter_format(settings)
-    # No flush() on rp2: before MicroPython 1.24 it returns while the last byte is still in
-    # the shift register, and 1.22.0/1.22.1 take ~0.8 s in it (micropython#13377). The
-    # stream's own character-time wait is exact enough.
-    b.meter_uart = machine_hal.UartStream(
-        _uart(pins.METER_UART, pins.METER_TX, pins.METER_RX, baud, parity, stop),
-        baud,
-        de=de,
-        bits_per_char=bits,
-        flush=False,
-    )
-
-    num, den = _adc_mv_scale()
-    b.pilot_adc = machine_hal.PilotAdc(
-        machine.ADC(machine.Pin(pins.PILOT_ADC)).read_u16,
-        num,
-        den,
-        pins.PILOT_OFFSET_MV,
-        pins.PILOT_GAIN_NUM,
-        pins.PILOT_GAIN_DEN,
-    )
-    b.thermometer = machine_hal.NtcThermometer(
-        machine.ADC(machine.Pin(pins.NTC_ADC)).read_u16,
-        num,
-        den,
-        pins.NTC_SUPPLY_MV,
-        pins.NTC_R_FIXED,
-        pins.NTC_R25,
-        pins.NTC_BETA,
-        pins.NTC_OPEN_MV,
-        pins.NTC_SHORT_MV,
-    )
-    b.contactor_feedback = machine_hal.PinIn(
-        _pin_in(pins.CONTACTOR_FEEDBACK), active_low=pins.CONTACTOR_FEEDBACK_ACTIVE_LOW
-    )
-    b.rcd = machine_hal.PinIn(_pin_in(pins.RCD), active_low=pins.RCD_ACTIVE_LOW)
-    b.clock = machine_hal.RtcClock(machine.RTC())
-    b.files = hal.Files(files_root)
-    return b
+    return _port.build(settings_path, files_root)
