@@ -163,10 +163,14 @@ class Station:
                 log.info("app", "card", id_tag, "accepted but connector says", outcome)
 
     def _session(self, evse, event, detail):
+        # The session record is created here, synchronously, and handed to both tasks: a stop
+        # that overtakes the start's meter reading still belongs to the same session.
         if event == "start":
-            asyncio.create_task(self._record_start(detail))
-        elif event == "stopped":
-            asyncio.create_task(self._record_stop(detail))
+            session = {"id_tag": detail, "started": self.board.clock.time()}
+            self.session = session
+            asyncio.create_task(self._record_start(session))
+        elif event == "stopped" and self.session is not None:
+            asyncio.create_task(self._record_stop(self.session, detail))
 
     async def _meter_wh(self):
         """A fresh energy reading (the last known one if the meter does not answer)."""
@@ -179,18 +183,13 @@ class Station:
             log.warn("app", "meter reading failed, using the last one:", repr(exc))
         return meter.energy_wh
 
-    async def _record_start(self, id_tag):
-        meter_start = await self._meter_wh()
-        self.session = {
-            "id_tag": id_tag,
-            "meter_start_wh": meter_start,
-            "started": self.board.clock.time(),
-        }
-        self.board.report("session", dict(self.session, event="started"))
-        if self.evse.phase == evse_mod.STARTING:
+    async def _record_start(self, session):
+        session["meter_start_wh"] = await self._meter_wh()
+        self.board.report("session", dict(session, event="started"))
+        if self.evse.phase == evse_mod.STARTING and self.session is session:
             self.evse.started()
 
-    async def _record_stop(self, reason):
+    async def _record_stop(self, session, reason):
         # Energy counts until the contacts really part: wait for the auxiliary contact.
         started = time.ticks_ms()
         while self.contactor.contacts_closed:
@@ -198,10 +197,9 @@ class Station:
                 log.error("app", "contacts still closed after stop: reading the meter anyway")
                 break
             await asyncio.sleep_ms(10)
-        while self.session is None or "meter_start_wh" not in self.session:
+        while "meter_start_wh" not in session:
             await asyncio.sleep_ms(10)  # a stop that overtook the start record
         meter_stop = await self._meter_wh()
-        session = self.session
         session["meter_stop_wh"] = meter_stop
         session["reason"] = reason
         session["stopped"] = self.board.clock.time()
@@ -212,38 +210,74 @@ class Station:
         )
         self.board.report("session", dict(session, event="stopped"))
 
+    def command(self, name):
+        """A maintenance command from outside (sim harness, console); reports its outcome."""
+        if name == "clear_faults":
+            outcome = {"command": name, "faults": self.clear_faults()}
+        else:
+            outcome = {"command": name, "error": "unknown command"}
+        log.info("app", "command", name, outcome)
+        self.board.report("command", outcome)
+        return outcome
+
     async def _ticker(self):
         ticks = 0
         while True:
             self.board.feed_watchdog()
             ticks += 1
-            if ticks % _HEALTH_TICKS == 1:
-                gc.collect()
-                self.board.report(
-                    "health", {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc()}
-                )
-            meter = self.meter
-            if meter is not None:
-                self.evse.set_fault("meter", meter.failure is not None)
-                reading = (meter.energy_wh, meter.power_w)
-                now = time.ticks_ms()
-                last = self._last_meter_report
-                if last is None or (
-                    reading != last[1] and time.ticks_diff(now, last[0]) >= _METER_REPORT_MS
-                ):
-                    self._last_meter_report = (now, reading)
-                    self.board.report("meter", {"energy_wh": reading[0], "power_w": reading[1]})
-            if self.reader is not None:
-                # `failure`, not `online`: a reader that has not been polled yet is no fault.
-                self.evse.set_fault("reader", self.reader.failure is not None)
-            self.evse.update()
+            try:
+                self._tick(ticks)
+            except Exception as exc:  # the watchdog feeder must outlive any bug in a tick
+                log.error("app", "tick failed:", repr(exc))
             await asyncio.sleep_ms(_TICK_MS)
+
+    def _tick(self, ticks):
+        if ticks % _HEALTH_TICKS == 1:
+            gc.collect()
+            self.board.report("health", {"mem_free": gc.mem_free(), "mem_alloc": gc.mem_alloc()})
+        meter = self.meter
+        if meter is not None:
+            self.evse.set_fault("meter", meter.failure is not None)
+            reading = (meter.energy_wh, meter.power_w)
+            now = time.ticks_ms()
+            last = self._last_meter_report
+            if last is None or (
+                reading != last[1] and time.ticks_diff(now, last[0]) >= _METER_REPORT_MS
+            ):
+                self._last_meter_report = (now, reading)
+                self.board.report("meter", {"energy_wh": reading[0], "power_w": reading[1]})
+        if self.reader is not None:
+            # `failure`, not `online`: a reader that has not been polled yet is no fault.
+            self.evse.set_fault("reader", self.reader.failure is not None)
+        self.evse.update()
+
+
+_running = None  # the Station of run(), for shutdown()
 
 
 async def run(board, authorize=None):
     """Start the board and the station; runs until the process ends."""
+    global _running
     await board.start()
     station = Station(board, authorize)
+    board.on_command = station.command
+    _running = station
     station.start()
-    while True:
-        await asyncio.sleep_ms(60000)
+    try:
+        while True:
+            await asyncio.sleep_ms(60000)
+    finally:
+        shutdown()
+
+
+def shutdown():
+    """Leave the hardware safe: coil off, pilot in state F. For main.py's error path (and
+    Ctrl-C), where the loops that would open the contactor no longer run."""
+    global _running
+    station = _running
+    _running = None
+    if station is not None:
+        try:
+            station.deinit()
+        except Exception as exc:
+            log.error("app", "shutdown:", repr(exc))

@@ -101,6 +101,8 @@ class Evse:
         Returns "Accepted", or why not: "Busy", "Reserved", "Unavailable", "Faulted"."""
         if self.phase in (STARTING, ACTIVE):
             return "Busy"
+        if self.phase == AUTHORIZED and self.id_tag.upper() != id_tag.upper():
+            return "Busy"  # another driver's authorization is waiting for the cable
         if not self.available:
             return "Unavailable"
         if self.blocking_fault() is not None:
@@ -200,6 +202,16 @@ class Evse:
         self.update()
 
     # -- derived values -----------------------------------------------------------------------
+    @staticmethod
+    def _ends_session(fault):
+        # Faults that end the session also put the pilot in state F. The others (pilot,
+        # over-temperature, meter) hold it at standby: +12 V still shows an unplug, which
+        # must end the transaction even while charging is suspended.
+        for name, _, _, reason in FAULTS:
+            if name == fault:
+                return reason is not None
+        return False
+
     def blocking_fault(self):
         for name, _, blocks, _ in FAULTS:
             if blocks and self.faults.get(name):
@@ -298,6 +310,7 @@ class Evse:
             and fault is None
             and offered > 0
             and pilot.oscillating
+            and pilot.confirmed
             and pilot.diode_ok
             and (state == "C" or (state == "D" and self.allow_ventilation))
         )
@@ -307,8 +320,8 @@ class Evse:
         else:
             self.contactor.open()
 
-        if fault is not None and fault != "pilot":
-            pilot.off()  # state F: nothing may charge here
+        if fault is not None and self._ends_session(fault):
+            pilot.off()  # state F: nothing may charge here until the fault is cleared
         elif not self.available and self.phase not in (STARTING, ACTIVE):
             pilot.off()
         elif self.phase == ACTIVE and fault is None and offered > 0:

@@ -233,6 +233,9 @@ class Board:
     clock = None
     files = None
     settings = {}
+    # Set by the application: on_command(name) runs a maintenance command that arrives from
+    # outside (the sim harness's control API; the technician console).
+    on_command = None
 
     def feed_watchdog(self):
         pass

@@ -17,8 +17,11 @@ def main(board):
 
     try:
         asyncio.run(app.run(board.build()))
-    except Exception as exc:
+    except BaseException as exc:  # KeyboardInterrupt too: nothing watches the coil any more
+        app.shutdown()
         sys.print_exception(exc)
+        if isinstance(exc, KeyboardInterrupt):
+            return  # a technician stopped it at the REPL
         time.sleep(5)
         import machine
 

@@ -303,6 +303,15 @@ class EvSimulator:
             await self._server.wait_closed()
             self._server = None
 
+    def send_command(self, name: str) -> bool:
+        """Ask the firmware to run a maintenance command (`cmd <name>` on the IO line)."""
+        if self._board is None:
+            return False
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            self._board.write(f"cmd {name}\n".encode())
+            return True
+        return False
+
     @property
     def board_connected(self) -> bool:
         return self._board is not None

@@ -80,6 +80,7 @@ class Station:
     the simulators, async where they wait for the firmware process)."""
 
     reboot_delay_s = 0.1  # between a firmware reset and its next boot
+    boot_timeout_s = 10.0  # how long power_restore() waits for the board's IO line
     output_lines = 60  # last firmware output lines kept (shown when it crashes)
 
     def __init__(
@@ -143,6 +144,7 @@ class Station:
         self.last_session: dict | None = None
         self.firmware_meter: dict | None = None
         self.firmware_health: dict | None = None  # heap figures the firmware reports
+        self.last_command: dict | None = None  # outcome of the last maintenance command
         self.faults: dict[str, bool] = {}
         self.changed = asyncio.Event()
         self._sim_epoch0 = time.time()
@@ -256,6 +258,13 @@ class Station:
         self.faults[kind] = on
         self.changed.set()
 
+    def clear_faults(self) -> None:
+        """The technician's fault reset: the firmware clears latched faults whose cause is
+        gone (RCD trip, welded contactor, missing diode) and reports what is still active."""
+        if not self._need(self.ev).send_command("clear_faults"):
+            raise StationError("the firmware is not connected")
+        self.last_command = None
+
     def net_cut(self) -> None:
         self._need(self.proxy).cut()
 
@@ -273,6 +282,12 @@ class Station:
             return
         self.powered = True
         await self._boot()
+        # Powered up means the board has its hardware: wait for its IO line (or its death).
+        with contextlib.suppress(TimeoutError):
+            await self.wait_for(
+                lambda s: self._need(self.ev).board_connected or not self.firmware_alive,
+                timeout=self.boot_timeout_s,
+            )
 
     @property
     def firmware_alive(self) -> bool:
@@ -298,6 +313,7 @@ class Station:
             "last_session": self.last_session,
             "firmware_meter": self.firmware_meter,
             "firmware_health": self.firmware_health,
+            "last_command": self.last_command,
             "reports": self.reports,
             "faults": {k: v for k, v in self.faults.items() if v},
             "net": self.proxy.counters() if self.proxy is not None else None,
@@ -359,6 +375,11 @@ class Station:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
+        if not self.powered:  # stop() or power_cut() came while the process was starting
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+            return
         self.boots += 1
         logger.info(
             "%s: firmware booted (pid %d, boot %d)", self.station_id, self.process.pid, self.boots
@@ -381,7 +402,7 @@ class Station:
             logger.info("%s: firmware reset; booting again", self.station_id)
             await asyncio.sleep(self.reboot_delay_s)
             if self.powered and self.process is process:
-                self._watcher = None
+                # self._watcher still names this task while it boots, so stop() cancels it.
                 await self._boot()
         else:
             self.powered = False
@@ -401,7 +422,7 @@ class Station:
         await process.wait()
         if self._watcher is not None:
             # let the watcher read the last output and record the exit code
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._watcher), 2)
 
     def _on_report(self, kind: str, data: Any) -> None:
@@ -417,6 +438,8 @@ class Station:
             self.firmware_meter = data
         elif kind == "health":
             self.firmware_health = data
+        elif kind == "command":
+            self.last_command = data
 
     # -- control API --------------------------------------------------------------------------
 
@@ -598,6 +621,7 @@ def build_app(station: Station) -> Starlette:
         Route("/ev/charge", ev_charge, methods=["POST"]),
         Route("/ev/pause", simple(station.pause), methods=["POST"]),
         Route("/ev/unplug", simple(station.unplug), methods=["POST"]),
+        Route("/maintenance/clear-faults", simple(station.clear_faults), methods=["POST"]),
         Route("/fault", fault, methods=["POST"]),
         Route("/power/cut", power_cut, methods=["POST"]),
         Route("/power/restore", power_restore, methods=["POST"]),

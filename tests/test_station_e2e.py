@@ -113,15 +113,22 @@ async def test_welded_contactor_faults_the_connector_through_the_harness(image, 
         station.tap("04A1B2C3")
         station.charge(max_amps=16, phases=3)
         await station.wait_for(lambda s: s["connector_status"] == "Charging", timeout=10)
-        station.fault("welded", True)
-        station.pause()  # the EV stops asking; the session goes on
+        station.fault("welded", True)  # nothing shows while the coil holds the contacts
         station.remove_card()
         await asyncio.sleep(2)
+        assert station.state()["connector_status"] == "Charging"
         station.tap("04A1B2C3")  # the driver ends the session: the coil drops, contacts do not
-        state = await station.wait_for(lambda s: s["connector_status"] == "Faulted", timeout=10)
+        state = await station.wait_for(
+            lambda s: s["connector_status"] == "Faulted" and _ended(s), timeout=10
+        )
         assert state["error_code"] == "PowerSwitchFailure"
+        assert state["last_session"]["reason"] == "Local"
         assert state["contactor"] == {"commanded": False, "closed": True}
         assert state["pwm_permille"] == 0  # state F: nothing may start here
+        station.clear_faults()  # still welded: the reset is refused
+        state = await station.wait_for(lambda s: s["last_command"] is not None)
+        assert state["last_command"]["faults"] == ["welded"]
+        assert state["connector_status"] == "Faulted"
 
 
 def _free_port() -> int:

@@ -40,6 +40,7 @@ class IoLink:
         self.temp_c10 = None
         self.outputs = {}  # name -> last commanded value, sent again after a reconnect
         self.lines_in = 0
+        self.on_command = None
         self._writer = None
         self._task = None
         self._ready = asyncio.Event()
@@ -90,6 +91,10 @@ class IoLink:
     def _lost(self):
         writer = self._writer
         self._writer = None
+        # Without the simulator nothing is known about the hardware: 0 V on the pilot reads
+        # as state E (the contactor opens), and inputs fall back to their safe meaning.
+        self.high_mv = self.low_mv = 0
+        self.inputs["feedback"] = 0
         if writer is not None:
             try:
                 writer.s.close()
@@ -130,6 +135,10 @@ class IoLink:
                 self.low_mv = int(parts[2])
             elif word == b"in":
                 self.inputs[parts[1].decode()] = 1 if parts[2] == b"1" else 0
+            elif word == b"cmd":
+                handler = self.on_command
+                if handler is not None:
+                    handler(parts[1].decode())
             elif word == b"temp":
                 self.temp_c10 = None if parts[1] == b"-" else int(parts[1])
                 # temp is the last line of the full state sent on connect
@@ -256,6 +265,7 @@ class SimBoard(hal.Board):
         self.thermometer = SimThermometer(self.io)
         self.clock = ScaledClock(settings.get("epoch"), settings.get("time_scale", 1))
         self.files = hal.Files(settings.get("data_dir", "data"))
+        self.io.on_command = self._command
         self._started = False
 
     @staticmethod
@@ -273,6 +283,12 @@ class SimBoard(hal.Board):
                     await uart.connect()
                 except OSError as e:
                     log.warn("board", "no simulator on port", uart.port, e)
+
+    def _command(self, name):
+        if self.on_command is not None:
+            self.on_command(name)
+        else:
+            log.warn("board", "command", name, "ignored: no application")
 
     def report(self, kind, data):
         self.io.send("report " + json.dumps({"kind": kind, "data": data}))

@@ -75,8 +75,8 @@ class Contactor(Poller):
 
     def clear(self):
         """Clear a latched fault; a welded contactor stays faulted while it still reads closed."""
-        if self.fault == WELDED and self.contacts_closed:
-            return False
+        if self.fault is not None and self.contacts_closed != self.closed:
+            return False  # the contacts still disagree with the coil
         if self.fault is not None:
             log.info("contactor", "fault cleared:", self.fault)
             self.fault = None

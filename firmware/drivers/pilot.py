@@ -68,6 +68,8 @@ def duty_for_amps(amps):
 
 def amps_for_duty(permille):
     """The current in A an EV may draw at this duty (IEC 61851-1), 0 outside the bands."""
+    if 80 <= permille < 100:
+        return 6  # 8-10 %: 6 A (IEC 61851-1 table A.8)
     if 100 <= permille <= 850:
         return permille * 0.06
     if 850 < permille <= 960:
@@ -104,6 +106,8 @@ class Pilot(Poller):
         self._candidate = None
         self._count = 0
         self._diode_bad = 0
+        self._fresh = 0  # samples taken since the present duty settled
+        self._failures = 0
         self._duty_changed_at = time.ticks_ms()
         self.set_duty(STANDBY)
 
@@ -118,6 +122,7 @@ class Pilot(Poller):
         self._candidate = None
         self._count = 0
         self._diode_bad = 0
+        self._fresh = 0
         if entering_or_leaving_f:
             self._forget()
 
@@ -138,6 +143,12 @@ class Pilot(Poller):
     @property
     def oscillating(self):
         return OFF < self.duty < STANDBY
+
+    @property
+    def confirmed(self):
+        """True once `debounce` readings of the present waveform (after it settled) agree
+        with `state` and `diode_ok`: nothing older than the last duty change counts."""
+        return self._fresh >= self.debounce and self._candidate is None
 
     # -- input ---------------------------------------------------------------------------
     def _forget(self):
@@ -165,6 +176,9 @@ class Pilot(Poller):
             return self.state  # the waveform is still changing over
         reading = level(high, self.state, self.hysteresis_mv)
         changed = False
+        if self._fresh < self.debounce:
+            self._fresh += 1
+            changed = self._fresh == self.debounce  # now the reading can be trusted
         if reading == self.state:
             self._candidate = None
             self._count = 0
@@ -202,7 +216,18 @@ class Pilot(Poller):
             self.on_change(self)
 
     def poll(self):
-        self.sample()
+        try:
+            self.sample()
+            self._failures = 0
+        except Exception:
+            # An ADC that stops answering must not leave a stale "C" behind: after a few
+            # failed bursts the pilot reads as E (error), which opens the contactor.
+            self._failures += 1
+            if self._failures == self.debounce + 1:
+                self.state = "E"
+                self._candidate = None
+                self._changed()
+            raise
 
     def deinit(self):
         Poller.deinit(self)

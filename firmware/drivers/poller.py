@@ -15,11 +15,18 @@ class Poller:
         raise NotImplementedError
 
     async def _run(self):
+        failures = 0
         while True:
             try:
                 self.poll()
+                failures = 0
             except Exception as exc:
-                log.error(self.log_tag, "poll failed:", repr(exc))
+                # The first failure and then one in a hundred: a 5 ms loop must not flood the log.
+                if failures % 100 == 0:
+                    log.error(
+                        self.log_tag, "poll failed (%d in a row):" % (failures + 1), repr(exc)
+                    )
+                failures += 1
             await asyncio.sleep_ms(self.poll_ms)
 
     def start(self):

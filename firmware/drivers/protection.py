@@ -70,7 +70,8 @@ class TemperatureGuard(Poller):
         if self.over or t >= self.max_c10:
             return 0
         span = self.max_c10 - self.derate_c10
-        derated = 6 + (amps - 6) * (self.max_c10 - t) / span
+        # Whole amps: the offer (and the EV's PWM) moves in 1 A steps, not with every 0.1 C.
+        derated = 6 + (amps - 6) * (self.max_c10 - t) // span
         return derated if derated < amps else amps
 
     def check(self):

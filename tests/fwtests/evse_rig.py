@@ -8,6 +8,29 @@ from firmware.evse import Evse
 LEVELS = {"A": 12000, "B": 9000, "C": 6000, "D": 3000, "E": 0, "F": -12000}
 
 
+def settle_ev(pilot, adc, pwm, evse, ev, diode=True, rounds=6):
+    """Let the pilot see the EV's answer to the present PWM until nothing changes. `ev` is
+    what the EV does: A unplugged, B plugged, C wants energy, D, E error."""
+    for _ in range(rounds):
+        duty = pwm.permille
+        state = ev
+        if state in ("C", "D") and not pilot.oscillating:
+            state = "B"  # an EV only asks for energy when current is offered
+        high = LEVELS[state]
+        if duty == 0:
+            high = low = -12000
+        elif duty == 1000:
+            low = high
+        else:
+            low = -12000 if diode or state == "A" else -high
+        adc.set(high, low)
+        for _ in range(pilot.debounce + 1):
+            pilot.sample()
+        evse.update()
+        if pwm.permille == duty:
+            return
+
+
 class MirrorFeedback(FakePinIn):
     """An auxiliary contact that follows the coil, unless stuck (welded / won't close)."""
 
@@ -58,25 +81,7 @@ class Rig:
         self.settle()
 
     def settle(self, rounds=6):
-        """Let the pilot see the EV's answer to the present PWM until nothing changes."""
-        for _ in range(rounds):
-            duty = self.pwm.permille
-            state = self.ev
-            if state in ("C", "D") and not self.pilot.oscillating:
-                state = "B"  # an EV only asks for energy when current is offered
-            high = LEVELS[state]
-            if duty == 0:
-                high = low = -12000
-            elif duty == 1000:
-                low = high
-            else:
-                low = -12000 if self.diode or state == "A" else -high
-            self.adc.set(high, low)
-            for _ in range(self.pilot.debounce + 1):
-                self.pilot.sample()
-            self.evse.update()
-            if self.pwm.permille == duty:
-                return
+        settle_ev(self.pilot, self.adc, self.pwm, self.evse, self.ev, self.diode, rounds)
 
     def charge(self, tag="04A1B2C3"):
         assert self.evse.authorize(tag) == "Accepted"

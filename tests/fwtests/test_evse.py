@@ -62,7 +62,8 @@ def test_no_closing_while_any_blocking_fault_is_active():
         rig.set_ev("C")
         assert not rig.closed, name
         assert rig.evse.status == evse.FAULTED and rig.evse.error_code == code, name
-        assert rig.pwm.permille == 0, name  # state F
+        # RCD: state F. The others hold +12 V, where an unplug still shows.
+        assert rig.pwm.permille == (0 if name == "rcd" else 1000), name
 
 
 # -- invariant: it opens on pilot A/E/F, RCD, over-temperature and stop ----------------------
@@ -261,7 +262,11 @@ def test_temperature_derating_lowers_the_offer_linearly():
     thermometer = type("T", (), {"c10": 700, "read_c10": lambda self: self.c10})()
     guard = TemperatureGuard(thermometer)
     guard.check()
-    assert guard.limit(32) == 6 + (32 - 6) * 0.5
+    assert guard.limit(32) == 6 + (32 - 6) // 2
+    for c10 in (701, 705, 707):  # whole amps: the offer moves in 1 A steps
+        thermometer.c10 = c10
+        guard.check()
+        assert guard.limit(32) == 18, c10
     assert guard.limit(None) is None
     thermometer.c10 = 500
     guard.check()
@@ -340,3 +345,56 @@ def test_reader_failure_is_reported_without_stopping_charging():
     rig.evse.set_fault("reader", True)
     assert rig.closed
     assert (rig.evse.status, rig.evse.error_code) == (evse.CHARGING, "ReaderFailure")
+
+
+def test_contactor_waits_for_a_confirmed_reading_of_the_new_pwm():
+    # An EV already in C at standby (no PWM) and without a diode: the first offer must not
+    # close the contactor on the strength of readings taken before the PWM started.
+    rig = Rig()
+    rig.adc.set(6000, 6000)  # C at +12 V standby: a misbehaving EV
+    for _ in range(3):
+        rig.pilot.sample()
+    assert rig.pilot.state == "C"
+    rig.pilot.settle_ms = 1000
+    rig.adc.set(6000, -6000)  # what the PWM will show: no diode
+    assert rig.evse.authorize("T") == "Accepted"
+    assert rig.sessions == [("start", "T")]
+    assert rig.pilot.oscillating and not rig.pilot.confirmed
+    assert not rig.closed
+    for _ in range(5):
+        rig.pilot.sample()
+    assert not rig.closed  # still settling: nothing read under the PWM yet
+
+
+def test_unplug_during_a_suspending_fault_ends_the_transaction():
+    for fault in ("meter", "overtemp"):
+        rig = Rig()
+        rig.charge()
+        rig.evse.set_fault(fault, True)
+        rig.settle()
+        assert not rig.closed and rig.pwm.permille == 1000, fault
+        rig.set_ev("A")
+        assert rig.sessions[-1] == ("stopped", "EVDisconnected"), fault
+
+
+def test_a_second_card_cannot_take_over_a_waiting_authorization():
+    rig = Rig()
+    assert rig.evse.authorize("FIRST") == "Accepted"
+    assert rig.evse.authorize("SECOND") == "Busy"
+    assert rig.evse.id_tag == "FIRST"
+
+
+async def test_pilot_that_stops_answering_reads_as_an_error():
+    rig = Rig()
+    rig.charge()
+
+    def broken():
+        raise OSError("adc")
+
+    rig.adc.read_mv = broken
+    rig.pilot.poll_ms = 2
+    rig.pilot.start()
+    await asyncio.sleep_ms(40)
+    rig.pilot.deinit()
+    assert rig.pilot.state == "E" and not rig.closed
+    assert rig.evse.error_code == "EVCommunicationError"
