@@ -60,6 +60,16 @@ def _ev(board, station, state):
     settle_ev(station.pilot, board.pilot_adc, board.pilot_pwm, station.evse, state)
 
 
+async def _charge(board, station, id_tag="04A1B2C3"):
+    """Tap, let the authorization and the start record run, and let the EV ask for energy."""
+    station.pilot.settle_ms = 0
+    station._tag(id_tag)
+    await _settle_tasks()
+    _ev(board, station, "C")
+    await _settle_tasks()
+    _ev(board, station, "C")
+
+
 async def _settle_tasks():
     for _ in range(5):
         await asyncio.sleep_ms(5)
@@ -67,29 +77,19 @@ async def _settle_tasks():
 
 async def test_only_listed_cards_are_authorized():
     board, station = _station()
-    station.pilot.settle_ms = 0
     station._tag("DEADBEEF")
     await _settle_tasks()
     assert board.last("authorize") == {"id_tag": "DEADBEEF", "status": "Invalid"}
     assert station.evse.phase == "idle"
-    station._tag("04a1b2c3")  # idTags compare case-insensitively
-    await _settle_tasks()
+    await _charge(board, station, "04a1b2c3")  # idTags compare case-insensitively
     assert board.last("authorize")["status"] == "Accepted"
-    _ev(board, station, "C")
-    await _settle_tasks()
-    _ev(board, station, "C")
     assert board.contactor.v == 1
     assert board.last("status")["status"] == "Charging"
 
 
 async def test_session_energy_is_the_meter_delta_read_fresh_at_both_ends():
     board, station = _station()
-    station.pilot.settle_ms = 0
-    station._tag("04A1B2C3")
-    await _settle_tasks()
-    _ev(board, station, "C")
-    await _settle_tasks()
-    _ev(board, station, "C")
+    await _charge(board, station)
     started = board.last("session")
     assert started["event"] == "started" and started["meter_start_wh"] == 1000
     station.meter.energy_wh = 1734
@@ -118,12 +118,7 @@ async def test_clear_faults_command_reports_what_is_still_active():
 
 async def test_meter_failure_suspends_charging_through_the_tick():
     board, station = _station()
-    station.pilot.settle_ms = 0
-    station._tag("04A1B2C3")
-    await _settle_tasks()
-    _ev(board, station, "C")
-    await _settle_tasks()
-    _ev(board, station, "C")
+    await _charge(board, station)
     assert board.contactor.v == 1
     station.meter.failure = "PowerMeterFailure: no reply"
     station._tick(2)
