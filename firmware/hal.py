@@ -29,6 +29,9 @@ class Stream:
         """Return 1..n bytes as soon as any arrive, or b"" once timeout_ms passed with none."""
         raise NotImplementedError
 
+    async def drain(self):
+        """Wait until what write() queued has left the wire (RS-485: release the bus)."""
+
     def discard(self):
         """Drop whatever input is buffered (stale bytes before a new request)."""
 

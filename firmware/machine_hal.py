@@ -71,13 +71,15 @@ class UartStream(hal.Stream):
     and never lets the port's timeout_char block the event loop waiting for more bytes.
 
     With `de` (a machine.Pin on the RS-485 transceiver's DE and /RE, tied) write() drives DE
-    high, sends, waits until the last stop bit has left and drops DE: the slave may answer
-    3.5 characters after our frame. It waits with uart.flush() where the port's flush is
-    exact (`flush=True`) and in any case until (len + 1) character times since the write
-    began, so a flush that returns early cannot cut off the CRC. write() blocks for that
-    time (9 ms for an 8-byte Modbus request at 9600 baud)."""
+    high and sends; drain() waits until the last stop bit has left and drops DE: the slave may
+    answer 3.5 characters after our frame. The wait ends with uart.flush() where the port's
+    flush is exact (`flush=True`) and in any case lasts (len + 1) character times since the
+    write began, so a flush that returns early cannot cut off the CRC. drain() sleeps through
+    the frame and busy-waits only its last `spin_us`, so an 8-byte request at 2400 baud (37 ms)
+    does not hold up the safety loops; a read() without drain() finishes the wait itself."""
 
     poll_ms = 1
+    spin_us = 2000  # the end of a frame is waited for precisely: asyncio sleeps are coarse
 
     def __init__(self, uart, baudrate, de=None, bits_per_char=10, flush=True):
         self.uart = uart
@@ -86,6 +88,7 @@ class UartStream(hal.Stream):
         self.bits_per_char = bits_per_char
         self.flush = flush and hasattr(uart, "flush")
         self._char_us = (bits_per_char * 1000000 + baudrate - 1) // baudrate
+        self._tx_end = None  # ticks_us when the frame on the wire has left; None: DE low
         if de is not None:
             de.value(0)  # receive until we speak
 
@@ -97,21 +100,43 @@ class UartStream(hal.Stream):
         if de is None:
             n = self.uart.write(data)
             return len(data) if n is None else n
+        self._release()  # a previous frame nobody drained
         de.value(1)
         started = time.ticks_us()
         try:
             n = self.uart.write(data)
-            n = len(data) if n is None else n
+        except Exception:
+            de.value(0)  # whatever happened, never hold the bus
+            raise
+        n = len(data) if n is None else n
+        self._tx_end = time.ticks_add(started, (n + 1) * self._char_us)
+        return n
+
+    async def drain(self):
+        if self._tx_end is None:
+            return
+        left_ms = (time.ticks_diff(self._tx_end, time.ticks_us()) - self.spin_us) // 1000
+        if left_ms > 0:
+            await asyncio.sleep_ms(left_ms)
+        self._release()
+
+    def _release(self):
+        """Finish the frame on the wire (flush, then the exact character time) and drop DE."""
+        end = self._tx_end
+        if end is None:
+            return
+        self._tx_end = None
+        try:
             if self.flush:
                 self.uart.flush()
-            left = (n + 1) * self._char_us - time.ticks_diff(time.ticks_us(), started)
+            left = time.ticks_diff(end, time.ticks_us())
             if left > 0:
                 time.sleep_us(left)
         finally:
-            de.value(0)  # whatever happened, never hold the bus
-        return n
+            self.de.value(0)
 
     async def read(self, n, timeout_ms):
+        self._release()
         uart = self.uart
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         while True:
@@ -133,6 +158,7 @@ class UartStream(hal.Stream):
             uart.read(k)
 
     def deinit(self):
+        self._tx_end = None
         if self.de is not None:
             self.de.value(0)
         if hasattr(self.uart, "deinit"):

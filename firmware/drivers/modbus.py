@@ -163,6 +163,7 @@ class ModbusMaster:
             await asyncio.sleep_ms(wait)
         stream.discard()  # a late reply to an earlier request must not pass for this one
         stream.write(frame)
+        await stream.drain()  # RS-485: the bus is released when the frame has left
         sent = time.ticks_ms()
         self._idle = time.ticks_add(sent, stream.char_ms(n))
         if slave == 0:  # broadcast: give the slaves their turnaround time and go on

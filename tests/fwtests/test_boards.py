@@ -339,13 +339,16 @@ def test_ntc_open_or_shorted_reads_as_no_sensor():
 # -- UART streams ---------------------------------------------------------------------------
 
 
-def test_rs485_direction_is_high_exactly_around_the_frame():
+async def test_rs485_direction_is_high_exactly_around_the_frame():
     for name in BOARD_NAMES:
         b, _, pins = _build(name)
         frame = b"\x01\x04\x00\x00\x00\x02\x71\xcb"
         machine.events.clear()
         started = time.ticks_us()
         assert b.meter_uart.write(frame) == 8
+        assert time.ticks_diff(time.ticks_us(), started) < 1000  # write() does not block
+        assert machine.pins[pins.METER_DE].out == 1
+        await b.meter_uart.drain()
         elapsed = time.ticks_diff(time.ticks_us(), started)
         seen = [e for e in machine.events if e[0] == "pin" or e[0] == "uart"]
         expected = [("pin", pins.METER_DE, 1), ("uart", pins.METER_UART, "write", frame)]
@@ -355,6 +358,35 @@ def test_rs485_direction_is_high_exactly_around_the_frame():
         assert seen == expected, (name, seen)
         # DE may not drop before 8 characters of 10 bits at 9600 baud have left
         assert elapsed >= 8 * 10 * 1000000 // 9600, elapsed
+
+
+async def test_rs485_drain_sleeps_through_a_slow_frame_and_a_read_releases_the_bus():
+    b, _, pins = _build("rp2_pico_w")
+    uart = b.meter_uart
+    uart.baudrate = 2400
+    uart._char_us = 10 * 1000000 // 2400
+    frame = b"\x01\x04\x00\x00\x00\x02\x71\xcb"
+    ticks = []
+
+    async def ticker():
+        while True:
+            ticks.append(time.ticks_ms())
+            await asyncio.sleep_ms(2)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep_ms(0)
+    started = time.ticks_ms()
+    uart.write(frame)
+    await uart.drain()
+    elapsed = time.ticks_diff(time.ticks_ms(), started)
+    task.cancel()
+    assert elapsed >= 37, elapsed  # 9 characters of 10 bits at 2400 baud
+    assert machine.pins[pins.METER_DE].out == 0
+    assert len([t for t in ticks if time.ticks_diff(t, started) >= 0]) >= 8  # others ran
+    uart.write(frame)  # no drain: the next read must still release the bus in time
+    assert machine.pins[pins.METER_DE].out == 1
+    await uart.read(8, 1)
+    assert machine.pins[pins.METER_DE].out == 0
 
 
 def test_rfid_write_has_no_direction_pin():
