@@ -39,6 +39,8 @@ class Settings:
     port: int = 9000  # 0 picks a free port (tests)
     db_url: str = "sqlite:///chargekit.db"
     auto_register: bool = False  # accept unknown stations and register them
+    # stations stored without a password connect without credentials (security profile 0)
+    allow_passwordless: bool = False
     heartbeat_interval: int = 300  # seconds, told to stations in BootNotification
     offline_after: float = 3.0  # silent for this many heartbeat intervals = offline; 0 = never
     command_timeout: float = 30.0  # seconds to wait for a station's answer to a command

@@ -683,7 +683,7 @@ async def test_sqlite_pragmas(tmp_path):
 
 async def test_migrations_apply_once(fresh_url: str, clock: FakeClock):
     store = await open_store(fresh_url, clock=clock)
-    assert store.applied_migrations == tuple(m.version for m in load_migrations()) == (1,)
+    assert store.applied_migrations == tuple(m.version for m in load_migrations()) == (1, 2)
     await store.stations.create("CP001")
     await store.close()
     clock.advance(days=1)
@@ -691,7 +691,10 @@ async def test_migrations_apply_once(fresh_url: str, clock: FakeClock):
     try:
         assert again.applied_migrations == ()
         history = await again.migrations()
-        assert [(m.version, m.name, m.applied_at) for m in history] == [(1, "initial", T0)]
+        assert [(m.version, m.name, m.applied_at) for m in history] == [
+            (1, "initial", T0),
+            (2, "api_keys", T0),
+        ]
         assert (await again.stations.get("CP001")).id == "CP001"
     finally:
         await again.close()
@@ -700,8 +703,8 @@ async def test_migrations_apply_once(fresh_url: str, clock: FakeClock):
 async def test_concurrent_opens_apply_each_migration_once(fresh_url: str):
     stores = await asyncio.gather(*(open_store(fresh_url) for _ in range(4)))
     try:
-        assert sorted(s.applied_migrations for s in stores) == [(), (), (), (1,)]
-        assert [m.version for m in await stores[0].migrations()] == [1]
+        assert sorted(s.applied_migrations for s in stores) == [(), (), (), (1, 2)]
+        assert [m.version for m in await stores[0].migrations()] == [1, 2]
     finally:
         for s in stores:
             await s.close()
@@ -709,7 +712,7 @@ async def test_concurrent_opens_apply_each_migration_once(fresh_url: str):
 
 async def test_new_migration_applies_and_newer_schema_is_refused(fresh_url: str, clock: FakeClock):
     extra = Migration(
-        2,
+        3,
         "extra",
         "-- a test migration with the dialect words\n"
         "CREATE TABLE test_extra (\n    id {serial},\n    at {timestamp},\n    doc {json}\n);\n"
@@ -717,13 +720,13 @@ async def test_new_migration_applies_and_newer_schema_is_refused(fresh_url: str,
     )
     db = await open_database(fresh_url)
     try:
-        assert await migrate(db, clock=clock, migrations=[*load_migrations(), extra]) == [1, 2]
+        assert await migrate(db, clock=clock, migrations=[*load_migrations(), extra]) == [1, 2, 3]
         assert await migrate(db, clock=clock, migrations=[*load_migrations(), extra]) == []
     finally:
         await db.close()
-    with pytest.raises(SchemaTooNew, match=r"\[2\]"):
+    with pytest.raises(SchemaTooNew, match=r"\[3\]"):
         await open_store(fresh_url)
-    bad = Migration(3, "bad", "CREATE TABLE x (id {uuid});")
+    bad = Migration(4, "bad", "CREATE TABLE x (id {uuid});")
     with pytest.raises(StoreError, match="unknown word"):
         bad.statements({})
 

@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "chargekit.tools.mpycheck",
     "chargekit.tools.ocpp_check",
     "chargekit.tools.station_cmd",
+    "chargekit.tools.central_cmd",
+    "chargekit.tools.keys_cmd",
 ]
 
 

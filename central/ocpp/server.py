@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket
 from chargekit.protocol.ocpp16 import PROTOCOL
 from chargekit.protocol.topics import TopicError, check_station_id
 
+from ..api.metrics import instrument
 from .connection import StationConnection
 from .ports import CsmsDomain
 from .registry import ConnectionRegistry
@@ -115,6 +116,7 @@ class OcppServer:
             response_timeout=self.command_timeout,
             id_factory=self.id_factory,
         )
+        instrument(conn)  # messages by action, handler latency and errors for /metrics
         await self.registry.attach(conn)
         try:
             await conn.serve()

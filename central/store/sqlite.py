@@ -62,7 +62,9 @@ def _translate_error(exc: Exception) -> StoreError:
         return Unavailable(message)
     if isinstance(exc, sqlite3.InterfaceError | OverflowError | sqlite3.DataError):
         return InvalidValue(message)
-    if isinstance(exc, ValueError) and "no active connection" in message:
+    if isinstance(exc, ValueError) and (
+        "no active connection" in message or "Connection closed" in message
+    ):  # aiosqlite's words for a closed connection differ between code paths
         return Unavailable("the store is closed")
     return StoreError(message)
 

@@ -7,6 +7,7 @@ from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
 from . import codec
+from .api_keys import ApiKeys
 from .audit import AuditLog
 from .codec import Clock
 from .db import Database
@@ -35,6 +36,7 @@ class Store:
         self.tokens = Tokens(db, clock)
         self.transactions = Transactions(db, clock)
         self.audit = AuditLog(db, clock)
+        self.api_keys = ApiKeys(db, clock)  # the REST API's keys (central/api/auth.py)
         self._closed = False
 
     async def ping(self) -> None:
