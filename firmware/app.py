@@ -6,7 +6,9 @@
 #   asyncio.run(app.run(board.build()))
 #
 # Authorization is a function `async authorize(id_tag) -> "Accepted" | "Blocked" | "Invalid"
-# | ...`; until the OCPP client provides one, LocalAuthorizer answers from the settings.
+# | ...`. With settings["central_url"], run() starts the OCPP client (firmware/ocpp/client.py):
+# it authorizes (LocalAuthorizer from the settings when offline), journals the transactions
+# and reports to the central. Without one, LocalAuthorizer answers alone.
 import asyncio
 import gc
 import time
@@ -65,7 +67,9 @@ class Station:
         settings = board.settings
         self.board = board
         self.settings = settings
-        self.authorize = authorize or LocalAuthorizer(settings)
+        self.local_authorizer = LocalAuthorizer(settings)
+        self.authorize = authorize or self.local_authorizer
+        self.ocpp = None  # the OCPP client: begin()/end() of transactions, status_changed()
         self.pilot = Pilot(board.pilot_pwm, board.pilot_adc)
         self.contactor = Contactor(board.contactor, board.contactor_feedback)
         self.rcd = None
@@ -105,6 +109,8 @@ class Station:
         log.info("app", "station", self.settings.get("station_id", "?"), "running")
 
     def deinit(self):
+        if self.ocpp is not None:
+            self.ocpp.deinit()
         for task in self._tasks:
             task.cancel()
         for part in (self.reader, self.meter, self.temperature, self.rcd, self.contactor):
@@ -128,6 +134,8 @@ class Station:
         self.evse.set_fault("temp_sensor", guard.failure is not None)
 
     def _status(self, evse):
+        if self.ocpp is not None:
+            self.ocpp.status_changed(evse)
         self.board.report(
             "status",
             {
@@ -184,7 +192,17 @@ class Station:
         return meter.energy_wh
 
     async def _record_start(self, session):
-        session["meter_start_wh"] = await self._meter_wh()
+        meter_start = await self._meter_wh()
+        if self.ocpp is not None:
+            try:
+                await self.ocpp.begin(session, meter_start)
+            except Exception as exc:  # not journaled: no energy may flow
+                log.error("app", "transaction start not recorded:", repr(exc))
+                session["meter_start_wh"] = meter_start
+                if self.session is session:
+                    self.evse.stop("Other")
+                return
+        session["meter_start_wh"] = meter_start
         self.board.report("session", dict(session, event="started"))
         if self.evse.phase == evse_mod.STARTING and self.session is session:
             self.evse.started()
@@ -208,6 +226,11 @@ class Station:
         log.info(
             "app", "session of", session["id_tag"], "ended:", reason, session["energy_wh"], "Wh"
         )
+        if self.ocpp is not None:
+            try:
+                self.ocpp.end(session)
+            except Exception as exc:
+                log.error("app", "transaction stop not recorded:", repr(exc))
         self.board.report("session", dict(session, event="stopped"))
 
     def command(self, name):
@@ -262,6 +285,23 @@ async def run(board, authorize=None):
     station = Station(board, authorize)
     board.on_command = station.command
     _running = station
+    url = board.settings.get("central_url")
+    if url:
+        from firmware.ocpp.client import OcppClient
+
+        settings = board.settings
+        client = OcppClient(
+            station,
+            board,
+            url=url,
+            station_id=settings.get("station_id", "CP"),
+            password=settings.get("password"),
+            ca=settings.get("ca"),
+        )
+        station.ocpp = client
+        if authorize is None:
+            station.authorize = client.authorize
+        client.start()
     station.start()
     try:
         while True:
