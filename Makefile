@@ -10,12 +10,13 @@ STAMP := $(VENV)/.installed
 MPY_DIRS := $(wildcard protocol firmware boards)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint mpy-check test format clean
+.PHONY: help venv lint mpy-check test demo format clean
 
 help:
 	@echo "make venv       create .venv with $(PYTHON) (>= 3.11) and install '.[dev]'"
 	@echo "make lint       ruff check and ruff format --check"
 	@echo "make mpy-check  compile the device code ($(MPY_DIRS)) with mpy-cross"
+	@echo "make demo       central + two simulated stations: tap, charge, stop (Ctrl-C ends it)"
 	@echo "make test       lint, mpy-check, then pytest (PYTEST_ARGS='...' to pass options)"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make clean      remove .venv, caches and build output"
@@ -32,6 +33,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
+
+demo: venv
+	$(BIN)/chargekit demo $(DEMO_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "chargekit.tools.station_cmd",
     "chargekit.tools.central_cmd",
     "chargekit.tools.keys_cmd",
+    "chargekit.tools.demo_cmd",
 ]
 
 
