@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from chargekit.simulators import DEFAULT_HEAP
 from chargekit.simulators.ev import EvSimulator
 from chargekit.simulators.netproxy import NetProxy
 
@@ -90,7 +91,7 @@ class Station:
         *,
         meter: str = "sdm630",
         reader: str = "pn532",
-        heap: str = "256k",
+        heap: str = DEFAULT_HEAP,
         data_dir: str | Path | None = None,
         time_scale: float = 1.0,
         control_port: int | None = None,

@@ -14,6 +14,8 @@ import logging
 import signal
 import sys
 
+from chargekit.simulators import DEFAULT_HEAP
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -30,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--control-host", default="127.0.0.1", help="address of the simulators")
     parser.add_argument("--meter", default="sdm630", choices=["sdm630", "sdm120", "abb_b23"])
     parser.add_argument("--reader", default="pn532", choices=["pn532", "rdm6300"])
-    parser.add_argument("--heap", default="256k", help="micropython heap size (default 256k)")
+    parser.add_argument(
+        "--heap", default=DEFAULT_HEAP, help=f"micropython heap size (default {DEFAULT_HEAP})"
+    )
     parser.add_argument("--data-dir", help="firmware flash folder (default: a temporary one)")
     parser.add_argument(
         "--time-scale", type=float, default=1.0, help="business time runs this much faster"
