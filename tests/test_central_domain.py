@@ -236,18 +236,24 @@ async def test_stations_without_a_password_only_if_allowed(store: Store, clock: 
 
 
 async def test_register_stores_the_first_passwords_hash(store: Store, domain: StoreDomain):
-    await domain.register("CP-NEW", PASSWORD)
+    assert await domain.register("CP-NEW", PASSWORD) is True
     station = await store.stations.get("CP-NEW")
     assert station.registration_status == "Accepted"
     assert station.password_hash.startswith("scrypt$16384$8$1$")
     assert verify_password(PASSWORD, station.password_hash)
     assert await domain.authenticate("CP-NEW", PASSWORD) == "ok"
     assert await domain.authenticate("CP-NEW", "someone-else-1234") == "bad_password"
-    await domain.register("CP-NEW", "someone-else-1234")  # a concurrent registration: no-op
+    # A concurrent registration: nothing changes, and the caller learns it was not created.
+    assert await domain.register("CP-NEW", "someone-else-1234") is False
     assert (await store.stations.get("CP-NEW")).password_hash == station.password_hash
-    await domain.register("CP-OPEN", None)
+    # Nobody claims an id without a password unless passwordless stations are allowed.
+    assert await domain.register("CP-OPEN", None) is False
+    with pytest.raises(NotFound):
+        await store.stations.get("CP-OPEN")
+    open_domain = StoreDomain(store, allow_passwordless=True)
+    assert await open_domain.register("CP-OPEN", None) is True
     assert (await store.stations.get("CP-OPEN")).password_hash is None
-    pending = StoreDomain(store, register_status="Pending")
+    pending = StoreDomain(store, register_status="Pending", allow_passwordless=True)
     await pending.register("CP-P", "")
     assert (await store.stations.get("CP-P")).registration_status == "Pending"
 

@@ -218,7 +218,12 @@ class StoreDomain:
     def _remember(self, station_id: str, stored: str, password: str) -> None:
         self._verified[station_id] = (stored, self._digest(password))
 
-    async def register(self, station_id: str, password: str | None) -> None:
+    async def register(self, station_id: str, password: str | None) -> bool:
+        """Create the station; False when it was not created (already there, or no password
+        while passwordless stations are not allowed: nobody may claim an id without one)."""
+        if not password and not self.allow_passwordless:
+            log.warning("%s: not registered: no password (allow_passwordless is off)", station_id)
+            return False
         hashed = await _off_loop(hash_password, password) if password else None
         try:
             await self.store.stations.create(
@@ -226,16 +231,11 @@ class StoreDomain:
             )
         except Conflict:  # another connection (or process) registered it first
             log.info("%s: already registered", station_id)
-            return
+            return False
         if hashed is not None:
             self._remember(station_id, hashed, password or "")
-        elif not self.allow_passwordless:
-            log.warning(
-                "%s: registered without a password; it is refused from its next connection "
-                "until one is set (or allow_passwordless is on)",
-                station_id,
-            )
         log.info("%s: registered (%s)", station_id, self.register_status)
+        return True
 
     async def connected(self, station_id: str) -> None:
         await self._seen(station_id, always=True)

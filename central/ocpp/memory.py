@@ -140,10 +140,12 @@ class MemoryDomain:
             return "bad_password"
         return "ok"
 
-    async def register(self, station_id: str, password: str | None) -> None:
+    async def register(self, station_id: str, password: str | None) -> bool:
         self._log("register", station_id, password=password)
-        if station_id not in self.stations:
-            self.add_station(station_id, password)
+        if station_id in self.stations:
+            return False
+        self.add_station(station_id, password)
+        return True
 
     async def connected(self, station_id: str) -> None:
         self._log("connected", station_id)

@@ -91,8 +91,10 @@ class CsmsDomain(Protocol):
         """Check the HTTP Basic password (None when the handshake carried none)."""
         ...
 
-    async def register(self, station_id: str, password: str | None) -> None:
-        """Create an unknown station (auto-register); keep `password` if one was sent."""
+    async def register(self, station_id: str, password: str | None) -> bool | None:
+        """Create an unknown station (auto-register); keep `password` if one was sent.
+        False: not created (someone else was first, or it may not register like this): the
+        server then authenticates the connection against what is stored."""
         ...
 
     async def connected(self, station_id: str) -> None:

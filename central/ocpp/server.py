@@ -134,9 +134,13 @@ class OcppServer:
         try:
             verdict = await self.domain.authenticate(station_id, password)
             if verdict == "unknown" and self.auto_register:
-                log.info("%s: unknown station registered (auto_register)", station_id)
-                await self.domain.register(station_id, password)
-                verdict = "ok"
+                if await self.domain.register(station_id, password) is False:
+                    # Another connection or process registered it first: this connection's
+                    # password must pass like any other.
+                    verdict = await self.domain.authenticate(station_id, password)
+                else:
+                    log.info("%s: unknown station registered (auto_register)", station_id)
+                    verdict = "ok"
         except Exception:
             log.exception("%s: authentication failed with an error", station_id)
             await _refuse(websocket, 503, "authentication unavailable, retry later")

@@ -191,8 +191,10 @@ class SqliteDatabase:
         async with self._lock:
             # IMMEDIATE takes the write lock now, so a read-then-write cannot be overtaken
             # by another process between the two (and waits busy_timeout for it otherwise).
-            await self._write_conn.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a task cancelled while BEGIN runs in aiosqlite's thread
+                # must still roll back, or the connection stays in an open transaction.
+                await self._write_conn.execute("BEGIN IMMEDIATE")
                 yield self._write_conn
                 await self._write_conn.execute("COMMIT")
             except BaseException:
