@@ -193,6 +193,14 @@ class Station:
 
     async def _record_start(self, session):
         meter_start = await self._meter_wh()
+        if self.meter is not None and meter_start is None:
+            # A meter that has never answered: the session could not be billed (a later
+            # stop would count the register's whole lifetime). No energy without a start.
+            log.error("app", "no meter reading yet: the session cannot start")
+            session["meter_start_wh"] = None
+            if self.session is session:
+                self.evse.stop("Other")
+            return
         if self.ocpp is not None:
             try:
                 await self.ocpp.begin(session, meter_start)

@@ -953,3 +953,13 @@ async def test_in_create_app_with_a_generated_admin_key(tmp_path: Any, capsys: A
     app2 = create_app(settings, on_startup=[announce_admin_key])
     async with served(app2, lifespan="on"):
         assert "ck_" not in capsys.readouterr().err
+
+
+def test_audit_log_keeps_no_authorization_key():
+    from chargekit.central.api.commands import REDACTED, redact
+
+    secret = {"key": "AuthorizationKey", "value": "0011223344556677"}
+    assert redact("ChangeConfiguration", secret) == {"key": "AuthorizationKey", "value": REDACTED}
+    plain = {"key": "HeartbeatInterval", "value": "60"}
+    assert redact("ChangeConfiguration", plain) == plain
+    assert redact("Reset", {"type": "Soft"}) == {"type": "Soft"}

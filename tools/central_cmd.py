@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     level = "DEBUG" if settings.log_level == "trace" else settings.log_level.upper()
+    if settings.log_level == "trace":
+        logging.getLogger("chargekit.central.ocpp.wire").setLevel(logging.DEBUG)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -105,6 +105,10 @@ async def run(args: argparse.Namespace) -> int:
                 raise DemoError(f"the central did not start on {host}:{port}")
             base = f"http://{host}:{port}"
             _say(f"central   {base}  (OCPP ws://{host}:{port}/ocpp/{{id}}, API docs {base}/docs)")
+            _say(f"          admin API key for this demo: {admin_key}")
+            _say(
+                f'          curl -H "Authorization: Bearer {admin_key}" {base}/api/v1/transactions'
+            )
             headers = {"Authorization": f"Bearer {admin_key}"}
             async with httpx.AsyncClient(
                 base_url=base + "/api/v1", headers=headers, timeout=10

@@ -25,6 +25,23 @@ from .operations import Api, Input, Operation
 log = logging.getLogger("chargekit.central.api")
 
 
+# Configuration keys whose values are secrets: the audit log (readable with a read-only key)
+# records that they were set, not what to.
+SECRET_KEYS = frozenset({"AuthorizationKey"})
+REDACTED = "***"
+
+
+def redact(name: str, payload: Any) -> Any:
+    """The payload as the audit log keeps it."""
+    if (
+        name == "ChangeConfiguration"
+        and isinstance(payload, dict)
+        and payload.get("key") in SECRET_KEYS
+    ):
+        return {**payload, "value": REDACTED}
+    return payload
+
+
 async def _audit(api: Api, inp: Input, payload: Any, result: dict[str, Any]) -> int | None:
     """Append the entry; a failing store is logged, not hidden behind the station's answer."""
     try:
@@ -32,7 +49,7 @@ async def _audit(api: Api, inp: Input, payload: Any, result: dict[str, Any]) -> 
             inp.path.name,
             key_id=inp.principal.key_id,
             station_id=inp.path.station_id,
-            payload=payload,
+            payload=redact(inp.path.name, payload),
             result=result,
         )
     except StoreError:

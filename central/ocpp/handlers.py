@@ -27,6 +27,10 @@ from .errors import CommandRejected, InvalidResponse
 from .ports import BootInfo, CsmsDomain, IdTagInfo, MeterValue, SampledValue
 
 WIRE_LOG = logging.getLogger("chargekit.central.ocpp.wire")
+# The `ocpp` library logs every frame at INFO: payloads carry secrets (ChangeConfiguration
+# AuthorizationKey, SendLocalList) and at thousands of stations the lines cost real CPU. Frames
+# are logged only when this logger is set to DEBUG (`log_level = "trace"`).
+WIRE_LOG.setLevel(logging.WARNING)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from firmware import evse as evse_mod
 from firmware import log
 from firmware.net import websocket
 from firmware.net.backoff import Backoff
-from firmware.ocpp.rpc import CallError, CallTimeout, ConnectionLost, Rpc
+from firmware.ocpp.rpc import BadResponse, CallError, CallTimeout, ConnectionLost, Rpc
 from firmware.store import START, STOP, Journal
 from protocol import errors, rfc3339
 
@@ -336,7 +336,9 @@ class OcppClient:
         return False
 
     async def _heartbeats(self, rpc):
-        while not await self._pause(self.config["HeartbeatInterval"] * 1000):
+        # At least 10 s: an interval of 0 (accepted by ChangeConfiguration or sent in a boot
+        # answer) must not turn into a Heartbeat after every round trip.
+        while not await self._pause(max(self.config["HeartbeatInterval"], 10) * 1000):
             try:
                 conf = await rpc.call("Heartbeat", {})
                 self._set_clock(conf["currentTime"])
@@ -377,8 +379,12 @@ class OcppClient:
             log.error(_TAG, action, seq, "cannot be sent, dropped:", exc)
             journal.ack(seq)
             return
-        except CallError as exc:  # the central refuses it: sending again cannot help
-            log.error(_TAG, action, seq, "refused, dropped:", exc)
+        except CallError as exc:
+            if exc.code == errors.INTERNAL_ERROR and not isinstance(exc, BadResponse):
+                # The central's own trouble (its database down, a bug): the message is still
+                # owed to it. Keep it; the sender backs off and tries again.
+                raise CallTimeout("central InternalError: " + str(exc))
+            log.error(_TAG, action, seq, "refused, dropped:", exc)  # sending again cannot help
             journal.ack(seq)
             return
         journal.ack(seq, conf)

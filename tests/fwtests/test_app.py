@@ -141,3 +141,12 @@ async def test_run_leaves_the_hardware_safe_when_it_ends():
     except asyncio.CancelledError:
         pass
     assert board.pilot_pwm.permille == 0 and board.contactor.v == 0
+
+
+async def test_no_energy_flows_without_a_meter_reading_to_start_from():
+    board, station = _station()
+    station.meter.energy_wh = None  # the meter has not answered once since boot
+    await _charge(board, station)
+    assert board.contactor.v == 0
+    assert station.evse.stop_reason == "Other"
+    assert board.last("session") is None or board.last("session")["event"] != "started"
