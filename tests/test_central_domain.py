@@ -17,7 +17,6 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -26,6 +25,7 @@ import asyncpg
 import pytest
 import uvicorn
 from ocpp.v16 import ChargePoint, call
+from pgtest import PG_SERVER, FakeClock, admin_sync
 from services import require_service
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -51,7 +51,6 @@ from chargekit.central.ocpp import (
 from chargekit.central.settings import Settings
 from chargekit.central.store import MeterSample, NotFound, Store, open_store
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 TABLES = "audit_log, meter_samples, transactions, connectors, tokens, stations"
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "0123456789abcdef"
@@ -59,41 +58,16 @@ PASSWORD = "0123456789abcdef"
 CHEAP = {"n": 2**4, "r": 1, "p": 1}
 
 
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 # -- databases ---------------------------------------------------------------------------------
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _admin_sync(sql: str) -> None:
-    with ThreadPoolExecutor(1) as pool:  # asyncio.run here would reset the test's loop
-        pool.submit(asyncio.run, _admin(sql)).result()
 
 
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     require_service("postgres")
     name = f"chargekit_domain_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    _admin_sync(f'CREATE DATABASE "{name}"')
+    admin_sync(f'CREATE DATABASE "{name}"')
     yield f"{PG_SERVER}/{name}"
-    _admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -15,11 +15,11 @@ import sys
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
+from pgtest import PG_SERVER, FakeClock, admin_sync
 from services import require_service
 
 from chargekit.central.store import (
@@ -37,48 +37,21 @@ from chargekit.central.store import (
 from chargekit.central.store.migrate import Migration, load_migrations, migrate
 from chargekit.central.store.store import open_database
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 TABLES = "audit_log, meter_samples, transactions, connectors, tokens, stations"
 T0 = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-class FakeClock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 # -- databases ---------------------------------------------------------------------------------
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _admin_sync(sql: str) -> None:
-    # In a thread of its own: asyncio.run() here would reset the test's event loop.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _admin(sql)).result()
-
-
 def _create_pg_database() -> str:
     name = f"chargekit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    _admin_sync(f'CREATE DATABASE "{name}"')
+    admin_sync(f'CREATE DATABASE "{name}"')
     return name
 
 
 def _drop_pg_database(name: str) -> None:
-    _admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
