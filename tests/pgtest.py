@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -37,3 +39,29 @@ def admin_sync(sql: str) -> None:
     # In a thread of its own: asyncio.run() here would reset the test's event loop.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, admin(sql)).result()
+
+
+# Every table the central's store writes, children first: TRUNCATE empties a database that
+# a test module shares between its tests.
+TABLES = "audit_log, meter_samples, transactions, connectors, tokens, stations"
+
+
+def create_database(prefix: str = "chargekit_test") -> str:
+    """A new, empty PostgreSQL database; returns its name."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin_sync(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def empty(url: str) -> None:
+    """Empty the store's tables on PostgreSQL (a SQLite file is new for every test)."""
+    if url.startswith("postgresql"):
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()

@@ -13,19 +13,16 @@ import base64
 import itertools
 import json
 import logging
-import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import asyncpg
 import pytest
 import uvicorn
 from ocpp.v16 import ChargePoint, call
-from pgtest import PG_SERVER, FakeClock, admin_sync
+from pgtest import PG_SERVER, FakeClock, create_database, drop_database, empty
 from services import require_service
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -51,7 +48,6 @@ from chargekit.central.ocpp import (
 from chargekit.central.settings import Settings
 from chargekit.central.store import MeterSample, NotFound, Store, open_store
 
-TABLES = "audit_log, meter_samples, transactions, connectors, tokens, stations"
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 PASSWORD = "0123456789abcdef"
 # Hashing with scrypt's full cost is ~50 ms; most tests store a cheap hash of the same format.
@@ -64,10 +60,9 @@ CHEAP = {"n": 2**4, "r": 1, "p": 1}
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     require_service("postgres")
-    name = f"chargekit_domain_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin_sync(f'CREATE DATABASE "{name}"')
+    name = create_database("chargekit_domain")
     yield f"{PG_SERVER}/{name}"
-    admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -82,19 +77,10 @@ def clock() -> FakeClock:
     return FakeClock(T0)
 
 
-async def _empty(url: str) -> None:
-    if url.startswith("postgresql"):
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-        finally:
-            await conn.close()
-
-
 @pytest.fixture
 async def store(url: str, clock: FakeClock) -> AsyncIterator[Store]:
     opened = await open_store(url, clock=clock)
-    await _empty(url)
+    await empty(url)
     yield opened
     await opened.close()
 
@@ -621,7 +607,7 @@ async def station(port: int, station_id: str, password: str | None) -> AsyncIter
 async def test_a_charging_session_through_the_app_lands_in_the_store(url: str):
     store = await open_store(url)
     try:
-        await _empty(url)
+        await empty(url)
         await store.stations.create("CP-1", password_hash=hash_password(PASSWORD))
         expiry = datetime(2030, 1, 1, tzinfo=UTC)
         await store.tokens.create("TAG1", expires_at=expiry, parent_id_tag="FLEET")

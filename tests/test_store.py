@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -17,9 +16,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
-import asyncpg
 import pytest
-from pgtest import PG_SERVER, FakeClock, admin_sync
+from pgtest import PG_SERVER, FakeClock, create_database, drop_database, empty
 from services import require_service
 
 from chargekit.central.store import (
@@ -37,29 +35,18 @@ from chargekit.central.store import (
 from chargekit.central.store.migrate import Migration, load_migrations, migrate
 from chargekit.central.store.store import open_database
 
-TABLES = "audit_log, meter_samples, transactions, connectors, tokens, stations"
 T0 = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 # -- databases ---------------------------------------------------------------------------------
 
 
-def _create_pg_database() -> str:
-    name = f"chargekit_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin_sync(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def _drop_pg_database(name: str) -> None:
-    admin_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     require_service("postgres")
-    name = _create_pg_database()
+    name = create_database()
     yield f"{PG_SERVER}/{name}"
-    _drop_pg_database(name)
+    drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -77,9 +64,9 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
     require_service("postgres")
-    name = _create_pg_database()
+    name = create_database()
     yield f"{PG_SERVER}/{name}"
-    _drop_pg_database(name)
+    drop_database(name)
 
 
 @pytest.fixture
@@ -87,19 +74,10 @@ def clock() -> FakeClock:
     return FakeClock(T0)
 
 
-async def _empty(url: str) -> None:
-    if url.startswith("postgresql"):
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-        finally:
-            await conn.close()
-
-
 @pytest.fixture
 async def store(url: str, clock: FakeClock) -> AsyncIterator[Store]:
     opened = await open_store(url, clock=clock)
-    await _empty(url)
+    await empty(url)
     yield opened
     await opened.close()
 
