@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
@@ -113,6 +114,23 @@ async def _connect(path: str, *, busy_timeout_s: float) -> aiosqlite.Connection:
     return conn
 
 
+async def _journal_mode_wal(conn: aiosqlite.Connection, busy_timeout_s: float) -> str:
+    """Switch a database to WAL; returns the journal mode it ends up in.
+
+    The first switch of a new file needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without its busy handler, when another connection opening the same new
+    file holds the lock meanwhile (seen with four stores opened together). Retry within the
+    busy timeout, as the busy handler would have."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            return (await conn.execute_fetchall("PRAGMA journal_mode=WAL"))[0][0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+
+
 class SqliteDatabase:
     dialect = "sqlite"
     types = {
@@ -149,7 +167,7 @@ class SqliteDatabase:
         with _errors():
             writer = await _connect(path, busy_timeout_s=busy_timeout_s)
             try:
-                mode = (await writer.execute_fetchall("PRAGMA journal_mode=WAL"))[0][0]
+                mode = await _journal_mode_wal(writer, busy_timeout_s)
                 if mode.lower() != ("memory" if memory else "wal"):
                     raise StoreError(f"{path}: SQLite refused WAL mode (journal_mode={mode})")
                 await writer.execute_fetchall(f"PRAGMA synchronous={synchronous}")
